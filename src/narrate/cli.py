@@ -1,0 +1,158 @@
+"""The ``narrate`` command line: serve, database, users and the workflow stages."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from narrate import __version__
+from narrate.config import Settings, load_settings
+from narrate.errors import NarrateError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Narrate: machine learning for tabular data, explained in plain language.\n\n"
+    "Settings come from NARRATE_* environment variables (see docs/configuration.md).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the metadata database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data folder (overrides NARRATE_DATA_DIR).", show_default=False
+    ),
+]
+
+
+def _settings(data_dir: Path | None = None, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = dict(extra)
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return load_settings(**overrides)
+
+
+def fail(exc: NarrateError) -> typer.Exit:
+    """Print a NarrateError the way the CLI shows every error, and return the exit."""
+    typer.secho(f"Error: {exc.message}", fg="red", err=True)
+    if exc.hint:
+        typer.echo(f"Hint: {exc.hint}", err=True)
+    return typer.Exit(code=2 if exc.status < 500 else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print the Narrate version."""
+    typer.echo(f"narrate {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the web UI and API.
+
+    On the first start with no users, creates an 'admin' user with a random password and
+    prints it once; with NARRATE_LOAD_SAMPLES (default on) it also loads the bundled sample
+    datasets for that admin.
+    """
+    import uvicorn
+
+    from narrate.bootstrap import build_container
+    from narrate.services import samples, users
+    from narrate.web.app import create_app
+
+    settings = _settings(data_dir)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    container = build_container(settings)
+    try:
+        container.db.require_current_schema()
+        created = users.ensure_admin(container.db)
+        if created is not None:
+            admin, password = created
+            typer.secho("Created the first user. Sign in with:", fg="green")
+            typer.echo(f"  username: {admin.username}\n  password: {password}")
+            typer.echo("This password is shown only once; change it by creating a new admin.")
+            if settings.load_samples:
+                for name in samples.load_samples(container, admin.id):
+                    typer.echo(f"Loaded sample dataset: {name}")
+    except NarrateError as exc:
+        container.close()
+        raise fail(exc) from exc
+    typer.echo(f"Narrate is running on http://{host}:{port}  (Ctrl+C to stop)")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings, container), host=host, port=port, log_level="warning")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Apply pending schema migrations (back up the database first)."""
+    from narrate.storage.sql.database import Database
+
+    settings = _settings(data_dir)
+    db = Database(settings.resolved_database_url)
+    before = db.current_revision()
+    db.upgrade()
+    typer.echo(f"Database schema: {before or 'empty'} -> {db.current_revision()}")
+    db.dispose()
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name (3-64 letters, digits, . _ @ -).")],
+    password: Annotated[
+        str, typer.Option(help="At least 8 characters.", prompt=True, hide_input=True)
+    ],
+    role: Annotated[str, typer.Option(help="admin, analyst or viewer.")] = "analyst",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user with a role."""
+    from narrate.services import users
+    from narrate.storage.sql.database import Database
+
+    db = Database(_settings(data_dir).resolved_database_url)
+    try:
+        db.require_current_schema()
+        user = users.create_user(db, username, password, role)
+    except NarrateError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.dispose()
+    typer.echo(f"Created user {user.username} ({user.role}), id {user.id}")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None) -> None:
+    """List users with their roles."""
+    from narrate.services import users
+    from narrate.storage.sql.database import Database
+
+    db = Database(_settings(data_dir).resolved_database_url)
+    try:
+        db.require_current_schema()
+        rows = users.list_users(db)
+    except NarrateError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.dispose()
+    for u in rows:
+        state = "active" if u.is_active else "deactivated"
+        typer.echo(f"{u.username:<24} {u.role:<8} {state:<12} {u.id}")
+
+
+def main() -> None:
+    """Entry point of the ``narrate`` script."""
+    app()

@@ -1,0 +1,129 @@
+"""Settings, read from ``NARRATE_*`` environment variables.
+
+Nothing here runs at import time: entry points call :func:`load_settings` and pass the
+result down.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+_SECRET_FILE = "secret_key"  # noqa: S105 - a file name
+
+
+class Settings(BaseSettings):
+    """Every setting Narrate reads. Each field is documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="NARRATE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./narrate-data"),
+        description="Folder for the embedded database, blobs and the generated secret key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; default "
+        "sqlite:///<data dir>/narrate.db. PostgreSQL: postgresql+psycopg://user:pw@host/db.",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where artifact blobs live: a local folder (default <data dir>/blobs) "
+        "or s3://bucket/prefix.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible server (MinIO, SeaweedFS ...)."
+    )
+    s3_region: str | None = Field(default=None, description="S3 region name.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret access key.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs JWTs and session cookies; generated and stored in the "
+        "data dir on first run when unset.",
+    )
+    max_upload_mb: int = Field(default=200, ge=1, description="Largest accepted upload in MB.")
+    token_ttl_minutes: int = Field(
+        default=60, ge=1, description="Lifetime of JWTs from /api/v1/auth/token and sessions."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); empty = CORS off.",
+    )
+    job_workers: int = Field(
+        default=2, ge=1, description="Processes in the local job pool (training, batch work)."
+    )
+    load_samples: bool = Field(
+        default=True,
+        description="Load the bundled sample datasets for the first admin on first start.",
+    )
+    log_level: str = Field(default="INFO", description="Logging level (DEBUG, INFO, WARNING).")
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins per user/IP before back-off; each further failure doubles "
+        "the wait.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'narrate.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        """The blob store URL, defaulting to ``<data dir>/blobs``."""
+        if self.storage_url:
+            return self.storage_url
+        return str((self.data_dir / "blobs").resolve())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, then make sure the data dir and secret exist.
+
+    Args:
+        overrides: Values that win over the environment (used by the CLI and tests).
+
+    Returns:
+        Settings with ``secret_key`` always set.
+    """
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        settings.secret_key = _read_or_create_secret(settings.data_dir / _SECRET_FILE)
+    return settings
+
+
+def _read_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(key, encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key

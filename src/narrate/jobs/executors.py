@@ -1,0 +1,133 @@
+"""Executors run jobs away from the web server: a local process pool by default.
+
+A job function is named by an entry point ``"package.module:function"`` and called as
+``function(ctx: JobContext) -> dict`` (the ids of what it made). Raising a
+:class:`narrate.errors.NarrateError` fails the job with that error; raising
+:class:`JobCancelled` (or reporting progress after a cancel) cancels it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Protocol
+
+from narrate.config import Settings
+from narrate.errors import NarrateError
+from narrate.jobs.context import JobCancelled, JobContext
+from narrate.jobs.records import finish_job, get_job, start_job
+from narrate.storage.blobs import FsspecBlobStore
+from narrate.storage.sql.database import Database
+
+__all__ = ["InlineExecutor", "JobExecutor", "LocalProcessExecutor", "run_job"]
+
+log = logging.getLogger(__name__)
+
+_worker_state: dict[str, Any] = {}
+
+
+class JobExecutor(Protocol):
+    """Runs queued jobs somewhere; a Dask executor implements the same two methods."""
+
+    def submit(self, job_id: str, entry: str) -> None:
+        """Start a queued job."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop accepting jobs and release workers."""
+        ...
+
+
+def _resources(settings_json: str) -> tuple[Settings, Database, FsspecBlobStore]:
+    cached = _worker_state.get(settings_json)
+    if cached is None:
+        from narrate.bootstrap import build_blob_store
+
+        settings = Settings.model_validate_json(settings_json)
+        cached = (settings, Database(settings.resolved_database_url), build_blob_store(settings))
+        _worker_state[settings_json] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def run_job(settings_json: str, job_id: str, entry: str) -> str:
+    """Run one job to completion in this process and record its outcome."""
+    settings, db, blobs = _resources(settings_json)
+    if not start_job(db, job_id):
+        return "skipped"
+    job = get_job(db, job_id)
+    ctx = JobContext(job_id, job.owner_id, dict(job.params), settings, db, blobs)
+    try:
+        module_name, func_name = entry.split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        result = func(ctx)
+    except JobCancelled:
+        finish_job(db, job_id, "cancelled", message="Cancelled; nothing was kept")
+        return "cancelled"
+    except NarrateError as exc:
+        finish_job(db, job_id, "failed", error=exc.to_dict(), message=exc.message)
+        return "failed"
+    except Exception as exc:  # a bug: record it so the job never hangs in "running"
+        log.exception("job %s crashed", job_id)
+        error: dict[str, Any] = {
+            "code": "internal_error",
+            "message": f"The job crashed: {type(exc).__name__}: {exc}",
+            "details": {"traceback": traceback.format_exc(limit=5)},
+        }
+        finish_job(db, job_id, "failed", error=error, message=str(error["message"]))
+        return "failed"
+    if ctx.is_cancelled() and isinstance(result, dict) and result.get("partial"):
+        finish_job(
+            db, job_id, "cancelled", result=result, message="Cancelled; kept the best so far"
+        )
+        return "cancelled"
+    finish_job(db, job_id, "succeeded", result=result if isinstance(result, dict) else {})
+    return "succeeded"
+
+
+class LocalProcessExecutor:
+    """Runs jobs in a pool of spawned worker processes so the server stays responsive."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings_json = settings.model_dump_json()
+        self._db = Database(settings.resolved_database_url)
+        self._pool = ProcessPoolExecutor(
+            max_workers=settings.job_workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def submit(self, job_id: str, entry: str) -> None:
+        """Queue a job on the pool; a dead worker fails the job with a clear reason."""
+        future = self._pool.submit(run_job, self._settings_json, job_id, entry)
+        future.add_done_callback(lambda f: self._on_done(job_id, f))
+
+    def _on_done(self, job_id: str, future: Future[str]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            finish_job(
+                self._db,
+                job_id,
+                "failed",
+                error={"code": "worker_died", "message": f"The worker process died: {exc}"},
+                message="The worker process running this job died",
+            )
+
+    def shutdown(self) -> None:
+        """Stop the pool without waiting for running jobs (they are recovered on restart)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._db.dispose()
+
+
+class InlineExecutor:
+    """Runs a job in the calling process (the CLI uses it to show a live progress bar)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings_json = settings.model_dump_json()
+
+    def submit(self, job_id: str, entry: str) -> None:
+        """Run the job now, in this process."""
+        run_job(self._settings_json, job_id, entry)
+
+    def shutdown(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,185 @@
+"""Job rows: create, read, progress, cancel and restart recovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from narrate.errors import InvalidState, NotFound
+from narrate.storage.sql.database import Database
+from narrate.storage.sql.tables import Job, JobEvent, utcnow
+
+__all__ = [
+    "TERMINAL",
+    "create_job",
+    "finish_job",
+    "get_job",
+    "job_to_dict",
+    "list_jobs",
+    "record_progress",
+    "recover_interrupted",
+    "request_cancel",
+    "start_job",
+]
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def create_job(db: Database, owner_id: str, kind: str, params: dict[str, Any]) -> str:
+    """Insert a queued job and return its id."""
+    with db.session() as s:
+        job = Job(owner_id=owner_id, kind=kind, params=params, status="queued", message="Queued")
+        s.add(job)
+        s.flush()
+        s.add(JobEvent(job_id=job.id, message="Queued", progress=0.0))
+        return job.id
+
+
+def get_job(db: Database, job_id: str, *, owner_id: str | None = None) -> Job:
+    """Return a job, hiding other users' jobs unless ``owner_id`` is None (admin)."""
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.deleted_at is not None or (owner_id and job.owner_id != owner_id):
+            raise NotFound(f"No job with id '{job_id}'.", details={"job_id": job_id})
+        return job
+
+
+def list_jobs(db: Database, *, owner_id: str | None, limit: int = 50) -> list[Job]:
+    """Newest jobs first, only the owner's unless ``owner_id`` is None."""
+    with db.session() as s:
+        q = select(Job).where(Job.deleted_at.is_(None)).order_by(Job.created_at.desc())
+        if owner_id:
+            q = q.where(Job.owner_id == owner_id)
+        return list(s.scalars(q.limit(limit)))
+
+
+def job_events(db: Database, job_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    """A job's history, oldest first."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id).limit(limit)
+        )
+        return [
+            {
+                "at": e.at.isoformat(),
+                "level": e.level,
+                "message": e.message,
+                "progress": e.progress,
+                "data": e.data,
+            }
+            for e in rows
+        ]
+
+
+def job_to_dict(db: Database, job: Job, *, with_events: bool = True) -> dict[str, Any]:
+    """The API view of a job."""
+    out: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": round(job.progress, 4),
+        "message": job.message,
+        "params": job.params,
+        "result": job.result,
+        "error": job.error,
+        "cancel_requested": job.cancel_requested,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    if with_events:
+        out["events"] = job_events(db, job.id)
+    return out
+
+
+def start_job(db: Database, job_id: str) -> bool:
+    """Mark a queued job running; False when it was cancelled before it started."""
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status != "queued":
+            return False
+        if job.cancel_requested:
+            job.status, job.message, job.finished_at = "cancelled", "Cancelled", utcnow()
+            return False
+        job.status, job.started_at, job.heartbeat_at = "running", utcnow(), utcnow()
+        job.message = "Started"
+        s.add(JobEvent(job_id=job_id, message="Started", progress=0.0))
+        return True
+
+
+def record_progress(
+    db: Database, job_id: str, fraction: float, message: str, data: dict[str, Any] | None = None
+) -> bool:
+    """Store progress and a heartbeat; return whether cancellation was requested."""
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return True
+        job.progress = max(0.0, min(1.0, fraction))
+        job.message = message
+        job.heartbeat_at = utcnow()
+        s.add(JobEvent(job_id=job_id, message=message, progress=job.progress, data=data))
+        return job.cancel_requested
+
+
+def finish_job(
+    db: Database,
+    job_id: str,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    message: str = "",
+) -> None:
+    """Record a job's outcome (succeeded, failed or cancelled)."""
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status in TERMINAL:
+            return
+        job.status, job.result, job.error = status, result, error
+        job.finished_at = utcnow()
+        if status == "succeeded":
+            job.progress = 1.0
+        job.message = message or status.capitalize()
+        level = "error" if status == "failed" else "info"
+        s.add(JobEvent(job_id=job_id, level=level, message=job.message, progress=job.progress))
+
+
+def request_cancel(db: Database, job_id: str, *, owner_id: str | None) -> Job:
+    """Ask a job to stop: a queued job is cancelled at once, a running one at its next check.
+
+    Raises:
+        InvalidState: the job already finished.
+    """
+    job = get_job(db, job_id, owner_id=owner_id)
+    with db.session() as s:
+        row = s.get(Job, job.id)
+        assert row is not None  # noqa: S101 - just read above
+        if row.status in TERMINAL:
+            raise InvalidState(
+                f"Job {job_id} already {row.status}; there is nothing to cancel.",
+                code="job_finished",
+            )
+        row.cancel_requested = True
+        if row.status == "queued":
+            row.status, row.finished_at, row.message = "cancelled", utcnow(), "Cancelled"
+        s.add(JobEvent(job_id=job_id, message="Cancel requested", progress=row.progress))
+        s.flush()
+        return row
+
+
+def recover_interrupted(db: Database) -> int:
+    """Mark jobs left queued or running by a previous process as failed; return how many."""
+    with db.session() as s:
+        rows = list(s.scalars(select(Job).where(Job.status.in_(("queued", "running")))))
+        for job in rows:
+            job.status, job.finished_at = "failed", utcnow()
+            job.message = "Interrupted by a restart of the server"
+            job.error = {
+                "code": "interrupted",
+                "message": "The server restarted while this job was queued or running. "
+                "Start it again.",
+            }
+            s.add(JobEvent(job_id=job.id, level="error", message=job.message))
+        return len(rows)

@@ -1,0 +1,1 @@
+"""Application services: one module per concern; they own transactions and orchestration."""

@@ -1,0 +1,356 @@
+"""Datasets and their immutable versions: ingest, list, read rows, rename, delete, restore.
+
+An upload is parsed and validated completely before anything is stored; then the original
+file and the Parquet table go to the blob store and the rows to the database in one unit
+of work. A failure leaves neither rows nor new blobs behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from narrate.bootstrap import Container
+from narrate.core.data.readers import ReadOptions, read_table
+from narrate.core.data.types import apply_type_overrides, infer_types
+from narrate.errors import InvalidInput, NotFound
+from narrate.services.auth import Principal
+from narrate.services.profiles import build_profile
+from narrate.storage.sql.tables import Dataset, DatasetVersion, utcnow
+
+__all__ = [
+    "Owner",
+    "dataset_to_dict",
+    "delete_dataset",
+    "get_dataset",
+    "ingest_file",
+    "list_datasets",
+    "load_frame",
+    "restore_dataset",
+    "store_version",
+    "update_dataset",
+    "version_to_dict",
+]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who acts: the user id and whether they may see everything."""
+
+    user_id: str
+    is_admin: bool = False
+
+    @classmethod
+    def of(cls, principal: Principal) -> Owner:
+        """The owner view of an authenticated caller."""
+        return cls(principal.user_id, principal.is_admin)
+
+
+def frame_to_parquet(df: pl.DataFrame, dest: Path) -> Path:
+    """Write a frame as Parquet the same way every time (the bytes are hashed)."""
+    df.write_parquet(dest, compression="zstd", statistics=True)
+    return dest
+
+
+def _columns_record(df: pl.DataFrame, kinds: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "kind": str(kinds.get(name, "")), "dtype": str(dtype)}
+        for name, dtype in df.schema.items()
+    ]
+
+
+def store_version(
+    container: Container,
+    s: Session,
+    dataset: Dataset,
+    df: pl.DataFrame,
+    kinds: dict[str, Any],
+    *,
+    created_by: str,
+    parent_id: str | None = None,
+    recipe: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+    warnings: list[str] | None = None,
+    original: tuple[Path, str] | None = None,
+    fitted_recipe: dict[str, Any] | None = None,
+    note: str = "",
+) -> DatasetVersion:
+    """Write a frame as a new version (blob + profile + row) inside the caller's session."""
+    with tempfile.TemporaryDirectory(prefix="narrate-version-") as tmp:
+        parquet = frame_to_parquet(df, Path(tmp) / "data.parquet")
+        blob = container.blobs.put_file(parquet)
+    original_blob = container.blobs.put_file(original[0]) if original else None
+    profile = build_profile(df, kinds, name=dataset.name, target=dataset.target)
+    profile_blob = container.blobs.put_bytes(json.dumps(profile, allow_nan=False).encode())
+    fitted_blob = (
+        container.blobs.put_bytes(json.dumps(fitted_recipe).encode()) if fitted_recipe else None
+    )
+    number = (
+        s.scalar(
+            select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)
+        )
+        or 0
+    ) + 1
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        owner_id=dataset.owner_id,
+        number=number,
+        parent_version_id=parent_id,
+        blob=blob,
+        content_hash=blob,
+        original_blob=original_blob,
+        original_filename=original[1] if original else None,
+        n_rows=df.height,
+        n_columns=df.width,
+        columns=_columns_record(df, kinds),
+        warnings=list(warnings or []),
+        source={**(source or {}), "created_by": created_by},
+        recipe=recipe,
+        fitted_recipe_blob=fitted_blob,
+        profile_blob=profile_blob,
+        privacy={"pii": profile.get("pii", [])},
+        note=note,
+    )
+    s.add(version)
+    s.flush()
+    dataset.current_version_id = version.id
+    dataset.updated_at = utcnow()
+    return version
+
+
+def ingest_file(
+    container: Container,
+    owner_id: str,
+    path: Path,
+    *,
+    filename: str,
+    name: str | None = None,
+    description: str = "",
+    target: str | None = None,
+    options: ReadOptions | None = None,
+) -> dict[str, Any]:
+    """Parse, validate and store an uploaded file as a new dataset with its first version.
+
+    Raises:
+        DataProblem, UnsupportedMediaType, InvalidInput: the file cannot be used; nothing
+            is stored.
+    """
+    result = read_table(path, filename=filename, options=options)
+    df, kinds = infer_types(result.frame)
+    if target is not None and target not in df.columns:
+        target = None
+    source = {
+        "filename": filename,
+        "format": result.format,
+        "encoding": result.encoding,
+        "delimiter": result.delimiter,
+        "sheet": result.sheet,
+        "skipped_lines": result.skipped_lines,
+        "renamed_columns": result.renamed_columns,
+    }
+    with container.db.session() as s:
+        dataset = Dataset(
+            owner_id=owner_id,
+            name=(name or Path(filename).stem).strip()[:200] or "dataset",
+            description=description,
+            target=target,
+        )
+        s.add(dataset)
+        s.flush()
+        version = store_version(
+            container,
+            s,
+            dataset,
+            df,
+            kinds,
+            created_by=owner_id,
+            source=source,
+            warnings=result.warnings,
+            original=(path, filename),
+            note="Uploaded",
+        )
+        return {**dataset_to_dict(dataset), "version": version_to_dict(version)}
+
+
+def dataset_to_dict(d: Dataset) -> dict[str, Any]:
+    """The API view of a dataset."""
+    return {
+        "id": d.id,
+        "name": d.name,
+        "description": d.description,
+        "target": d.target,
+        "owner_id": d.owner_id,
+        "version_id": d.current_version_id,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": d.updated_at.isoformat(),
+        "deleted": d.deleted_at is not None,
+    }
+
+
+def version_to_dict(v: DatasetVersion) -> dict[str, Any]:
+    """The API view of a dataset version."""
+    return {
+        "id": v.id,
+        "version_id": v.id,
+        "dataset_id": v.dataset_id,
+        "number": v.number,
+        "parent_version_id": v.parent_version_id,
+        "content_hash": v.content_hash,
+        "n_rows": v.n_rows,
+        "n_columns": v.n_columns,
+        "columns": v.columns,
+        "warnings": v.warnings,
+        "source": v.source,
+        "recipe": v.recipe,
+        "note": v.note,
+        "created_at": v.created_at.isoformat(),
+    }
+
+
+def _visible(s: Session, owner: Owner, dataset_id: str, *, deleted: bool = False) -> Dataset:
+    d = s.get(Dataset, dataset_id)
+    if d is None or (not owner.is_admin and d.owner_id != owner.user_id):
+        raise NotFound(f"No dataset with id '{dataset_id}'.", details={"dataset_id": dataset_id})
+    if (d.deleted_at is not None) != deleted:
+        state = "deleted" if d.deleted_at is not None else "not deleted"
+        raise NotFound(
+            f"Dataset '{dataset_id}' is {state}.",
+            details={"dataset_id": dataset_id},
+            hint="Restore it first." if d.deleted_at is not None else None,
+        )
+    return d
+
+
+def get_dataset(container: Container, owner: Owner, dataset_id: str) -> dict[str, Any]:
+    """A dataset with its current version."""
+    with container.db.session() as s:
+        d = _visible(s, owner, dataset_id)
+        v = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
+        return {**dataset_to_dict(d), "version": version_to_dict(v) if v else None}
+
+
+def list_datasets(
+    container: Container, owner: Owner, *, offset: int = 0, limit: int = 50
+) -> dict[str, Any]:
+    """The caller's datasets (everyone's for admins), newest first, paginated."""
+    with container.db.session() as s:
+        q = select(Dataset).where(Dataset.deleted_at.is_(None))
+        if not owner.is_admin:
+            q = q.where(Dataset.owner_id == owner.user_id)
+        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = s.scalars(q.order_by(Dataset.updated_at.desc()).offset(offset).limit(limit))
+        items = []
+        for d in rows:
+            v = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
+            items.append(
+                {
+                    **dataset_to_dict(d),
+                    "n_rows": v.n_rows if v else 0,
+                    "n_columns": v.n_columns if v else 0,
+                }
+            )
+        return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+def get_version(container: Container, owner: Owner, version_id: str) -> DatasetVersion:
+    """A version the caller may see."""
+    with container.db.session() as s:
+        v = s.get(DatasetVersion, version_id)
+        if v is None or (not owner.is_admin and v.owner_id != owner.user_id):
+            raise NotFound(
+                f"No dataset version with id '{version_id}'.", details={"version_id": version_id}
+            )
+        return v
+
+
+def load_frame(container: Container, version: DatasetVersion) -> pl.DataFrame:
+    """Read a version's table from the blob store."""
+    with container.blobs.open(version.blob) as fh:
+        return pl.read_parquet(io.BytesIO(fh.read()))
+
+
+def update_dataset(
+    container: Container,
+    owner: Owner,
+    dataset_id: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    target: str | None = None,
+    column_types: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Rename, describe, set the target, or override column types (a new version)."""
+    with container.db.session() as s:
+        d = _visible(s, owner, dataset_id)
+        if name is not None:
+            if not name.strip():
+                raise InvalidInput("A dataset name can't be empty.", details={"parameter": "name"})
+            d.name = name.strip()[:200]
+        if description is not None:
+            d.description = description
+        current = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
+        if target is not None and current is not None:
+            names = [c["name"] for c in current.columns]
+            if target not in names:
+                raise InvalidInput(
+                    f"Column '{target}' is not in this dataset; columns are: "
+                    f"{', '.join(names[:20])}.",
+                    code="unknown_column",
+                    details={"parameter": "target", "column": target},
+                )
+            d.target = target
+        if column_types and current is not None:
+            df = load_frame(container, current)
+            kinds = {c["name"]: c["kind"] for c in current.columns}
+            unknown = [c for c in column_types if c not in df.columns]
+            if unknown:
+                raise InvalidInput(
+                    f"Column '{unknown[0]}' is not in this dataset.",
+                    code="unknown_column",
+                    details={"parameter": "column_types", "column": unknown[0]},
+                )
+            new_df, new_kinds = apply_type_overrides(df, column_types)
+            kinds.update({k: str(v) for k, v in new_kinds.items()})
+            store_version(
+                container,
+                s,
+                d,
+                new_df,
+                kinds,
+                created_by=owner.user_id,
+                parent_id=current.id,
+                recipe={"steps": [{"step": "cast_kinds", "columns": column_types}]},
+                note="Column types changed",
+            )
+        s.flush()
+    return get_dataset(container, owner, dataset_id)
+
+
+def delete_dataset(container: Container, owner: Owner, dataset_id: str) -> None:
+    """Soft-delete a dataset (restorable)."""
+    with container.db.session() as s:
+        _visible(s, owner, dataset_id).deleted_at = utcnow()
+
+
+def restore_dataset(container: Container, owner: Owner, dataset_id: str) -> dict[str, Any]:
+    """Undo a soft delete."""
+    with container.db.session() as s:
+        _visible(s, owner, dataset_id, deleted=True).deleted_at = None
+    return get_dataset(container, owner, dataset_id)
+
+
+def iter_csv(df: pl.DataFrame, chunk_rows: int = 50_000) -> Iterator[bytes]:
+    """Stream a frame as CSV bytes, header first."""
+    for start in range(0, max(df.height, 1), chunk_rows):
+        buf = io.BytesIO()
+        df.slice(start, chunk_rows).write_csv(buf, include_header=start == 0)
+        yield buf.getvalue()

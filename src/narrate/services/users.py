@@ -1,0 +1,195 @@
+"""User accounts and personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from narrate.errors import Conflict, InvalidInput, NotFound
+from narrate.services.auth import API_TOKEN_PREFIX, ROLES, hash_password
+from narrate.storage.sql.database import Database
+from narrate.storage.sql.tables import ApiToken, User, utcnow
+
+__all__ = [
+    "NewToken",
+    "count_users",
+    "create_api_token",
+    "create_user",
+    "ensure_admin",
+    "list_api_tokens",
+    "list_users",
+    "revoke_api_token",
+    "update_user",
+    "user_to_dict",
+]
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+_MIN_PASSWORD = 8
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created API token; ``token`` is shown once and never stored."""
+
+    id: str
+    name: str
+    token: str
+    prefix: str
+    expires_at: datetime | None
+
+
+def user_to_dict(user: User) -> dict[str, Any]:
+    """The public view of a user (never the password hash)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "is_active": user.is_active,
+        "created_at": user.created_at.isoformat(),
+        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+    }
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(
+            f"Role '{role}' does not exist. Pick one of: {', '.join(ROLES)}.",
+            code="invalid_role",
+            details={"parameter": "role", "allowed": list(ROLES)},
+        )
+
+
+def create_user(db: Database, username: str, password: str, role: str = "analyst") -> User:
+    """Create a user.
+
+    Raises:
+        InvalidInput: bad username, short password or unknown role.
+        Conflict: the username is taken.
+    """
+    if not _USERNAME.match(username):
+        raise InvalidInput(
+            f"Username '{username}' is not allowed: use 3-64 letters, digits or . _ @ -.",
+            code="invalid_username",
+            details={"parameter": "username"},
+        )
+    if len(password) < _MIN_PASSWORD:
+        raise InvalidInput(
+            f"The password is too short: use at least {_MIN_PASSWORD} characters.",
+            code="weak_password",
+            details={"parameter": "password"},
+        )
+    _check_role(role)
+    try:
+        with db.session() as s:
+            user = User(username=username, password_hash=hash_password(password), role=role)
+            s.add(user)
+            s.flush()
+            return user
+    except IntegrityError as exc:
+        raise Conflict(
+            f"The username '{username}' is already taken.",
+            code="username_taken",
+            details={"parameter": "username"},
+        ) from exc
+
+
+def count_users(db: Database) -> int:
+    """How many users exist."""
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def ensure_admin(db: Database) -> tuple[User, str] | None:
+    """Create an ``admin`` user with a random password when there are no users at all.
+
+    Returns:
+        The new admin and its password (to print once), or None when users exist.
+    """
+    if count_users(db) > 0:
+        return None
+    password = secrets.token_urlsafe(12)
+    return create_user(db, "admin", password, "admin"), password
+
+
+def list_users(db: Database) -> list[User]:
+    """All users, oldest first."""
+    with db.session() as s:
+        return list(s.scalars(select(User).order_by(User.created_at)))
+
+
+def update_user(
+    db: Database, user_id: str, *, role: str | None = None, is_active: bool | None = None
+) -> User:
+    """Change a user's role or deactivate/reactivate them."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"No user with id '{user_id}'.", details={"user_id": user_id})
+        if role is not None:
+            _check_role(role)
+            user.role = role
+        if is_active is not None:
+            user.is_active = is_active
+        return user
+
+
+def create_api_token(
+    db: Database, owner_id: str, name: str, *, expires_in_days: int | None = None
+) -> NewToken:
+    """Create a personal API token; only its SHA-256 is stored."""
+    if not name.strip() or len(name) > 100:
+        raise InvalidInput(
+            "A token needs a name of 1-100 characters.",
+            code="invalid_token_name",
+            details={"parameter": "name"},
+        )
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    with db.session() as s:
+        row = ApiToken(
+            owner_id=owner_id,
+            name=name.strip(),
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            prefix=token[:10],
+            expires_at=expires,
+        )
+        s.add(row)
+        s.flush()
+        return NewToken(row.id, row.name, token, row.prefix, expires)
+
+
+def list_api_tokens(db: Database, owner_id: str) -> list[dict[str, Any]]:
+    """The caller's live tokens (never the secret)."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(ApiToken)
+            .where(ApiToken.owner_id == owner_id, ApiToken.deleted_at.is_(None))
+            .order_by(ApiToken.created_at)
+        )
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "prefix": r.prefix,
+                "created_at": r.created_at.isoformat(),
+                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+                "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+            }
+            for r in rows
+        ]
+
+
+def revoke_api_token(db: Database, owner_id: str, token_id: str) -> None:
+    """Revoke one of the caller's tokens (soft delete)."""
+    with db.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None or row.owner_id != owner_id or row.deleted_at is not None:
+            raise NotFound(f"No API token with id '{token_id}'.", details={"token_id": token_id})
+        row.deleted_at = utcnow()

@@ -1,0 +1,1 @@
+"""The metadata database: tables, engine, unit of work and migrations."""

@@ -1,0 +1,120 @@
+"""FastAPI dependencies: the service container and the authenticated caller."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from narrate.bootstrap import Container
+from narrate.errors import Forbidden, Unauthorized
+from narrate.services.auth import (
+    API_TOKEN_PREFIX,
+    Principal,
+    principal_from_api_token,
+    principal_from_jwt,
+    require_role,
+)
+
+__all__ = [
+    "SESSION_COOKIE",
+    "AdminUser",
+    "AnalystUser",
+    "CurrentUser",
+    "Services",
+    "check_csrf",
+    "get_container",
+    "get_principal",
+    "optional_principal",
+]
+
+SESSION_COOKIE = "narrate_session"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_container(request: Request) -> Container:
+    """The app's service container."""
+    container: Container = request.app.state.container
+    return container
+
+
+Services = Annotated[Container, Depends(get_container)]
+
+
+def _from_request(request: Request, container: Container) -> Principal | None:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    auth = request.headers.get("authorization", "")
+    secret = container.settings.secret_key or ""
+    principal: Principal | None = None
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="bad_auth_header")
+        if token.startswith(API_TOKEN_PREFIX):
+            principal = principal_from_api_token(container.db, token)
+        else:
+            principal = principal_from_jwt(container.db, token, secret)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        principal = principal_from_jwt(container.db, cookie, secret, typ="session")
+    request.state.principal = principal
+    return principal
+
+
+async def check_csrf(request: Request, principal: Principal) -> None:
+    """Cookie-authenticated unsafe requests must echo the session's CSRF token.
+
+    The token comes in the ``X-CSRF-Token`` header (HTMX, fetch) or a ``csrf_token``
+    form field (plain HTML forms).
+    """
+    if principal.via != "session" or request.method in _SAFE:
+        return
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if not sent or not principal.csrf or not hmac.compare_digest(sent, principal.csrf):
+        raise Forbidden(
+            "The form's security token is missing or stale.",
+            code="csrf_failed",
+            hint="Reload the page and try again.",
+        )
+
+
+async def optional_principal(request: Request, container: Services) -> Principal | None:
+    """The caller if authenticated (and CSRF-checked), else None."""
+    principal = _from_request(request, container)
+    if principal is not None:
+        await check_csrf(request, principal)
+    return principal
+
+
+async def get_principal(request: Request, container: Services) -> Principal:
+    """The authenticated caller, or 401."""
+    principal = await optional_principal(request, container)
+    if principal is None:
+        raise Unauthorized(
+            "Sign in first: send a bearer token or an API token.",
+            hint="POST username and password to /api/v1/auth/token to get one.",
+        )
+    return principal
+
+
+async def _analyst(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    require_role(principal, "analyst")
+    return principal
+
+
+async def _admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    require_role(principal, "admin")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+AnalystUser = Annotated[Principal, Depends(_analyst)]
+AdminUser = Annotated[Principal, Depends(_admin)]

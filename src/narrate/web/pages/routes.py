@@ -1,0 +1,143 @@
+"""Login, logout, the stage pages and the API-token page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from narrate.errors import NarrateError, NotFound
+from narrate.services import users
+from narrate.services.auth import Principal, authenticate_password, issue_token
+from narrate.web.deps import SESSION_COOKIE, Services, get_principal, optional_principal
+from narrate.web.pages.stages import STAGES, stage_by_slug
+
+__all__ = ["render", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+PageUser = Annotated[Principal, Depends(get_principal)]
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    user: Principal | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a page with the layout's shared context."""
+    templates = request.app.state.templates
+    html = templates.get_template(template).render(
+        request=request, user=user, stages=STAGES, **context
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/stages/upload"
+
+
+@router.get("/login")
+async def login_page(
+    request: Request, user: Annotated[Principal | None, Depends(optional_principal)]
+) -> Response:
+    """The sign-in form (or straight on when already signed in)."""
+    if user is not None:
+        return RedirectResponse("/stages/upload", status_code=303)
+    return render(request, "login.html", user=None, next=request.query_params.get("next", ""))
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    services: Services,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """Check credentials and set the HttpOnly session cookie."""
+    ip = request.client.host if request.client else "unknown"
+    try:
+        user = authenticate_password(
+            services.db,
+            username,
+            password,
+            client_ip=ip,
+            max_failures=services.settings.login_max_failures,
+        )
+    except NarrateError as exc:
+        return render(
+            request,
+            "login.html",
+            user=None,
+            error=exc.message,
+            next=next,
+            username=username,
+            status_code=exc.status,
+        )
+    ttl = timedelta(minutes=services.settings.token_ttl_minutes)
+    token, _ = issue_token(user, services.settings.secret_key or "", ttl=ttl, typ="session")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(_user: PageUser) -> Response:
+    """Clear the session cookie (CSRF-checked like every cookie-authenticated post)."""
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+async def home(_user: PageUser) -> Response:
+    """The workflow starts at Upload."""
+    return RedirectResponse("/stages/upload", status_code=303)
+
+
+@router.get("/stages/{slug}")
+async def stage_page(slug: str, request: Request, user: PageUser) -> Response:
+    """One stage's page; stages not built yet show what they will do."""
+    stage = stage_by_slug(slug)
+    if stage is None:
+        raise NotFound(f"There is no stage called '{slug}'.")
+    return render(request, "stage.html", user=user, stage=stage)
+
+
+@router.get("/account/tokens")
+async def tokens_page(request: Request, user: PageUser, services: Services) -> Response:
+    """List, create and revoke personal API tokens."""
+    tokens = users.list_api_tokens(services.db, user.user_id)
+    return render(request, "tokens.html", user=user, tokens=tokens, stage=None)
+
+
+@router.post("/account/tokens")
+async def tokens_create(
+    request: Request, user: PageUser, services: Services, name: Annotated[str, Form()] = ""
+) -> Response:
+    """Create a token and show its secret once."""
+    new = users.create_api_token(services.db, user.user_id, name)
+    tokens = users.list_api_tokens(services.db, user.user_id)
+    return render(request, "tokens.html", user=user, tokens=tokens, new_token=new, stage=None)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+async def tokens_revoke(token_id: str, user: PageUser, services: Services) -> Response:
+    """Revoke a token and go back to the list."""
+    users.revoke_api_token(services.db, user.user_id, token_id)
+    return RedirectResponse("/account/tokens", status_code=303)
