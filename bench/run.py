@@ -1,0 +1,49 @@
+"""Run every benchmark script in bench/ and collect their JSON results.
+
+Each ``bench_*.py`` is a plain script that accepts ``--out PATH`` and writes one JSON
+document there. This runner calls each in its own process (so memory and CPU numbers do
+not bleed between them) and writes ``bench/results/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. api")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
+    args = parser.parse_args()
+    scripts = sorted(HERE.glob("bench_*.py"))
+    if args.names:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.names]
+    results = {}
+    for script in scripts:
+        name = script.stem.removeprefix("bench_")
+        out = HERE / "results" / f"{name}.json"
+        cmd = [sys.executable, str(script), "--out", str(out)]
+        if args.quick:
+            cmd.append("--quick")
+        print(f"== {name}", flush=True)
+        started = time.monotonic()
+        proc = subprocess.run(cmd, check=False)
+        results[name] = {
+            "ok": proc.returncode == 0,
+            "seconds": round(time.monotonic() - started, 1),
+            "result": json.loads(out.read_text()) if out.exists() else None,
+        }
+    (HERE / "results" / "summary.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps({k: v["ok"] for k, v in results.items()}))
+    return 0 if all(v["ok"] for v in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
