@@ -70,12 +70,18 @@ def main() -> None:
     narrate = str(Path(sys.executable).parent / "narrate")
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NARRATE_")}
-        env |= {"NARRATE_DATA_DIR": tmp, "NARRATE_LOAD_SAMPLES": "false", "NARRATE_LOG_LEVEL": "WARNING"}
+        env |= {
+            "NARRATE_DATA_DIR": tmp,
+            "NARRATE_LOAD_SAMPLES": "false",
+            "NARRATE_LOG_LEVEL": "WARNING",
+        }
         subprocess.run([narrate, "db", "upgrade"], env=env, check=True, capture_output=True)
         port = _free_port()
         log = Path(tmp) / "serve.log"
         with log.open("w") as fh:
-            proc = subprocess.Popen([narrate, "serve", "--port", str(port)], env=env, stdout=fh, stderr=fh)
+            proc = subprocess.Popen(
+                [narrate, "serve", "--port", str(port)], env=env, stdout=fh, stderr=fh
+            )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):
@@ -85,13 +91,20 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             password = log.read_text().split("password: ", 1)[1].split()[0]
-            token = httpx.post(base + "/api/v1/auth/token", json={"username": "admin", "password": password}).json()[
-                "access_token"
-            ]
+            token = httpx.post(
+                base + "/api/v1/auth/token", json={"username": "admin", "password": password}
+            ).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
-            results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
-            for name, path, headers in (("health_live", "/health/live", {}), ("jobs_list", "/api/v1/jobs", auth)):
-                results[name] = [asyncio.run(_load(base + path, headers, total, c)) for c in (1, 8, 32)]
+            results: dict[str, Any] = {
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}
+            }
+            for name, path, headers in (
+                ("health_live", "/health/live", {}),
+                ("jobs_list", "/api/v1/jobs", auth),
+            ):
+                results[name] = [
+                    asyncio.run(_load(base + path, headers, total, c)) for c in (1, 8, 32)
+                ]
         finally:
             proc.terminate()
             proc.wait(timeout=20)

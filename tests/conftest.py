@@ -16,7 +16,7 @@ from narrate.config import Settings, load_settings
 from narrate.services import users
 from tests.support.servers import AppServer, PostgresServer
 
-ADMIN_PASSWORD = "admin-password-123"  # noqa: S105 - test fixture
+ADMIN_PASSWORD = "admin-password-123"
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "narrate" / "samples"
 
 
@@ -82,7 +82,7 @@ def admin(container: Container) -> Any:
 
 
 @pytest.fixture
-def server(container: Container, admin: Any) -> Iterator[AppServer]:  # noqa: ARG001
+def server(container: Container, admin: Any) -> Iterator[AppServer]:
     """The app on a real loopback port."""
     from narrate.web.app import create_app
 
@@ -93,7 +93,9 @@ def server(container: Container, admin: Any) -> Iterator[AppServer]:  # noqa: AR
 
 def login(base_url: str, username: str, password: str) -> httpx.Client:
     """An HTTP client carrying a bearer token for the user."""
-    r = httpx.post(f"{base_url}/api/v1/auth/token", json={"username": username, "password": password})
+    r = httpx.post(
+        f"{base_url}/api/v1/auth/token", json={"username": username, "password": password}
+    )
     r.raise_for_status()
     token = r.json()["access_token"]
     return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.servers import free_port, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -20,11 +19,16 @@ def test_serve_creates_admin_prints_password_and_becomes_ready(tmp_path: Path) -
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("NARRATE_")}
     env |= {"NARRATE_DATA_DIR": str(tmp_path / "data"), "NARRATE_JOB_WORKERS": "1"}
-    subprocess.run([str(bin_dir / "narrate"), "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(bin_dir / "narrate"), "db", "upgrade"], env=env, check=True, capture_output=True
+    )
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [str(bin_dir / "narrate"), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [str(bin_dir / "narrate"), "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/health/live", timeout=120)
@@ -34,7 +38,8 @@ def test_serve_creates_admin_prints_password_and_becomes_ready(tmp_path: Path) -
         out = (tmp_path / "serve.log").read_text()
         password = out.split("password: ", 1)[1].split()[0]
         token = httpx.post(
-            f"http://127.0.0.1:{port}/api/v1/auth/token", json={"username": "admin", "password": password}
+            f"http://127.0.0.1:{port}/api/v1/auth/token",
+            json={"username": "admin", "password": password},
         ).json()["access_token"]
         datasets = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/datasets", headers={"Authorization": f"Bearer {token}"}
@@ -52,7 +57,10 @@ def test_serve_refuses_a_database_behind_the_code(tmp_path: Path) -> None:
     started = time.monotonic()
     r = subprocess.run(
         [str(Path(sys.executable).parent / "narrate"), "serve", "--port", str(free_port())],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 2
     assert "narrate db upgrade" in r.stderr

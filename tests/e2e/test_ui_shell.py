@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.conftest import ADMIN_PASSWORD
 from tests.support.servers import AppServer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import make_settings
 
 from narrate.config import Settings
-from tests.conftest import make_settings
 
 
 @pytest.fixture

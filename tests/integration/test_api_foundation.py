@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
-
 from tests.conftest import ADMIN_PASSWORD, login
 from tests.support.servers import AppServer
 
@@ -43,8 +41,12 @@ def test_missing_credentials_name_the_parameter(anon: httpx.Client) -> None:
     assert r.json()["error"]["details"]["parameters"] == ["password"]
 
 
-def test_admin_manages_users_and_roles_are_enforced(client: httpx.Client, server: AppServer) -> None:
-    r = client.post("/api/v1/users", json={"username": "vera", "password": "viewer-pass-1", "role": "viewer"})
+def test_admin_manages_users_and_roles_are_enforced(
+    client: httpx.Client, server: AppServer
+) -> None:
+    r = client.post(
+        "/api/v1/users", json={"username": "vera", "password": "viewer-pass-1", "role": "viewer"}
+    )
     assert r.status_code == 201
     vera_id = r.json()["id"]
     assert "password_hash" not in r.json()
@@ -58,7 +60,10 @@ def test_admin_manages_users_and_roles_are_enforced(client: httpx.Client, server
     assert r.json()["role"] == "analyst"
     r = client.patch(f"/api/v1/users/{vera_id}", json={"is_active": False})
     assert r.json()["is_active"] is False
-    r = httpx.post(f"{server.base_url}/api/v1/auth/token", json={"username": "vera", "password": "viewer-pass-1"})
+    r = httpx.post(
+        f"{server.base_url}/api/v1/auth/token",
+        json={"username": "vera", "password": "viewer-pass-1"},
+    )
     assert r.status_code == 401
     listed = client.get("/api/v1/users").json()["items"]
     assert {u["username"] for u in listed} == {"admin", "vera"}
@@ -68,12 +73,16 @@ def test_duplicate_user_is_409_and_bad_role_is_422(client: httpx.Client) -> None
     client.post("/api/v1/users", json={"username": "dup", "password": "password-1"})
     r = client.post("/api/v1/users", json={"username": "dup", "password": "password-1"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "username_taken"
-    r = client.post("/api/v1/users", json={"username": "x2y", "password": "password-1", "role": "boss"})
+    r = client.post(
+        "/api/v1/users", json={"username": "x2y", "password": "password-1", "role": "boss"}
+    )
     assert r.status_code == 422
     assert "body.role" in r.json()["error"]["message"]
 
 
-def test_api_tokens_are_shown_once_work_and_can_be_revoked(client: httpx.Client, server: AppServer) -> None:
+def test_api_tokens_are_shown_once_work_and_can_be_revoked(
+    client: httpx.Client, server: AppServer
+) -> None:
     r = client.post("/api/v1/me/tokens", json={"name": "script"})
     assert r.status_code == 201
     token, token_id = r.json()["token"], r.json()["id"]
@@ -120,7 +129,10 @@ def test_security_headers_on_every_response(anon: httpx.Client) -> None:
 
 
 def test_cors_is_off_by_default(anon: httpx.Client) -> None:
-    r = anon.options("/api/v1/me", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    r = anon.options(
+        "/api/v1/me",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
     assert "access-control-allow-origin" not in r.headers
 
 
@@ -137,7 +149,10 @@ def test_metrics_count_requests_by_route_template(client: httpx.Client, anon: ht
     client.get("/api/v1/jobs/abc")
     client.get("/api/v1/jobs/def")
     text = anon.get("/metrics").text
-    assert 'narrate_http_requests_total{method="GET",route="/api/v1/jobs/{job_id}",status="404"} 2.0' in text
+    assert (
+        'narrate_http_requests_total{method="GET",route="/api/v1/jobs/{job_id}",status="404"} 2.0'
+        in text
+    )
     assert "narrate_http_request_duration_seconds_bucket" in text
 
 
@@ -147,7 +162,9 @@ def test_openapi_and_docs_are_served(anon: httpx.Client) -> None:
     assert anon.get("/docs").status_code == 200
 
 
-def test_readiness_fails_with_details_when_the_store_is_gone(server: AppServer, anon: httpx.Client) -> None:
+def test_readiness_fails_with_details_when_the_store_is_gone(
+    server: AppServer, anon: httpx.Client
+) -> None:
     import shutil
     from pathlib import Path
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from tests.support.servers import start_moto
 
 from narrate.bootstrap import build_blob_store
 from narrate.config import Settings
 from narrate.errors import NotFound, StorageUnavailable
 from narrate.storage.blobs import FsspecBlobStore
-from tests.support.servers import start_moto
 
 pytestmark = pytest.mark.s3
 
@@ -27,11 +27,20 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_store(moto_endpoint: str, tmp_path) -> FsspecBlobStore:  # type: ignore[no-untyped-def]
     bucket = f"narrate-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+    boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket)
     settings = Settings(
-        data_dir=tmp_path, storage_url=f"s3://{bucket}/blobs", s3_endpoint_url=moto_endpoint,
-        s3_region="us-east-1", s3_access_key_id="testing", s3_secret_access_key="testing",
+        data_dir=tmp_path,
+        storage_url=f"s3://{bucket}/blobs",
+        s3_endpoint_url=moto_endpoint,
+        s3_region="us-east-1",
+        s3_access_key_id="testing",
+        s3_secret_access_key="testing",
     )
     return build_blob_store(settings)
 
@@ -72,8 +81,12 @@ def test_health_check_on_s3(s3_store: FsspecBlobStore) -> None:
 
 def test_health_check_fails_for_a_missing_bucket(moto_endpoint: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(
-        data_dir=tmp_path, storage_url="s3://no-such-bucket-here/x", s3_endpoint_url=moto_endpoint,
-        s3_region="us-east-1", s3_access_key_id="testing", s3_secret_access_key="testing",
+        data_dir=tmp_path,
+        storage_url="s3://no-such-bucket-here/x",
+        s3_endpoint_url=moto_endpoint,
+        s3_region="us-east-1",
+        s3_access_key_id="testing",
+        s3_secret_access_key="testing",
     )
     with pytest.raises(StorageUnavailable, match="unreachable"):
         build_blob_store(settings).check()

@@ -21,7 +21,9 @@ def _submit(container: Container, owner: str, func: str, **params: Any) -> str:
     return job_id
 
 
-def _wait(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+def _wait(
+    client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = client.get(f"/api/v1/jobs/{job_id}").json()
@@ -31,7 +33,9 @@ def _wait(client: httpx.Client, job_id: str, statuses: set[str], timeout: float 
     raise AssertionError(f"job stayed {job['status']}")
 
 
-def test_job_runs_with_progress_events_and_result(container: Container, admin: Any, client: httpx.Client) -> None:
+def test_job_runs_with_progress_events_and_result(
+    container: Container, admin: Any, client: httpx.Client
+) -> None:
     job_id = _submit(container, admin.id, "count_slowly", n=4, pause=0.05)
     job = _wait(client, job_id, {"succeeded", "failed"})
     assert job["status"] == "succeeded", job
@@ -41,7 +45,9 @@ def test_job_runs_with_progress_events_and_result(container: Container, admin: A
     assert messages[0] == "Queued" and "Started" in messages and messages[-1] == "Succeeded"
 
 
-def test_running_job_can_be_cancelled(container: Container, admin: Any, client: httpx.Client) -> None:
+def test_running_job_can_be_cancelled(
+    container: Container, admin: Any, client: httpx.Client
+) -> None:
     job_id = _submit(container, admin.id, "count_slowly", n=200, pause=0.05)
     _wait(client, job_id, {"running"})
     r = client.post(f"/api/v1/jobs/{job_id}/cancel")
@@ -52,13 +58,19 @@ def test_running_job_can_be_cancelled(container: Container, admin: Any, client: 
     assert again.status_code == 409 and again.json()["error"]["code"] == "job_finished"
 
 
-def test_domain_error_fails_the_job_with_its_message(container: Container, admin: Any, client: httpx.Client) -> None:
-    job = _wait(client, _submit(container, admin.id, "fail_with_data_problem"), {"failed", "succeeded"})
+def test_domain_error_fails_the_job_with_its_message(
+    container: Container, admin: Any, client: httpx.Client
+) -> None:
+    job = _wait(
+        client, _submit(container, admin.id, "fail_with_data_problem"), {"failed", "succeeded"}
+    )
     assert job["status"] == "failed"
     assert job["error"]["code"] == "data_problem" and job["error"]["details"] == {"line": 3}
 
 
-def test_a_crash_fails_the_job_instead_of_hanging(container: Container, admin: Any, client: httpx.Client) -> None:
+def test_a_crash_fails_the_job_instead_of_hanging(
+    container: Container, admin: Any, client: httpx.Client
+) -> None:
     job = _wait(client, _submit(container, admin.id, "crash"), {"failed", "succeeded"})
     assert job["status"] == "failed"
     assert "ZeroDivisionError" in job["error"]["message"]
@@ -71,9 +83,12 @@ def test_jobs_interrupted_by_a_restart_are_marked_failed(container: Container, a
     assert job.status == "failed" and "restart" in job.message
 
 
-def test_other_users_cannot_see_my_jobs(container: Container, admin: Any, client: httpx.Client, server: Any) -> None:
-    from narrate.services import users
+def test_other_users_cannot_see_my_jobs(
+    container: Container, admin: Any, client: httpx.Client, server: Any
+) -> None:
     from tests.conftest import login
+
+    from narrate.services import users
 
     job_id = records.create_job(container.db, admin.id, "test.x", {})
     users.create_user(container.db, "other", "password-1", "analyst")
@@ -84,7 +99,9 @@ def test_other_users_cannot_see_my_jobs(container: Container, admin: Any, client
 
 
 @pytest.mark.parametrize("status", ["succeeded"])
-def test_listing_jobs_shows_mine(container: Container, admin: Any, client: httpx.Client, status: str) -> None:
+def test_listing_jobs_shows_mine(
+    container: Container, admin: Any, client: httpx.Client, status: str
+) -> None:
     job_id = _submit(container, admin.id, "count_slowly", n=1, pause=0)
     _wait(client, job_id, {status})
     assert job_id in [j["id"] for j in client.get("/api/v1/jobs").json()["items"]]

@@ -71,18 +71,44 @@ class PostgresServer:
             self._runas = ["runuser", "-u", "postgres", "--"]
         data = self.dir / "data"
         subprocess.run(
-            [*self._runas, str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "-A",
-             "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True,
+            [
+                *self._runas,
+                str(self.bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
         opts = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         subprocess.run(
-            [*self._runas, str(self.bin / "pg_ctl"), "-D", str(data), "-l",
-             str(self.dir / "server.log"), "-w", "-t", "60", "-o", opts, "start"],
-            check=True, capture_output=True,
+            [
+                *self._runas,
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                opts,
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def url(self, database: str) -> str:
@@ -103,9 +129,18 @@ class PostgresServer:
         """Stop the server and remove its files."""
         if self.bin is not None and (self.dir / "data").exists():
             subprocess.run(
-                [*self._runas, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m",
-                 "fast", "-w", "stop"],
-                check=False, capture_output=True,
+                [
+                    *self._runas,
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.dir / "data"),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
+                check=False,
+                capture_output=True,
             )
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -137,7 +172,10 @@ class AppServer:
         self.port = free_port()
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
-            host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

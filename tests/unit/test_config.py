@@ -8,7 +8,9 @@ from pydantic import ValidationError
 from narrate.config import Settings, load_settings
 
 
-def test_defaults_put_sqlite_and_blobs_in_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_put_sqlite_and_blobs_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NARRATE_SECRET_KEY", raising=False)
     s = load_settings(data_dir=tmp_path / "d")
     assert s.resolved_database_url == f"sqlite:///{(tmp_path / 'd' / 'narrate.db').resolve()}"
@@ -17,7 +19,9 @@ def test_defaults_put_sqlite_and_blobs_in_the_data_dir(tmp_path: Path, monkeypat
     assert s.max_upload_bytes == 200 * 1024 * 1024
 
 
-def test_secret_key_is_generated_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_key_is_generated_once_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NARRATE_SECRET_KEY", raising=False)
     first = load_settings(data_dir=tmp_path)
     second = load_settings(data_dir=tmp_path)
@@ -26,7 +30,9 @@ def test_secret_key_is_generated_once_and_reused(tmp_path: Path, monkeypatch: py
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
-def test_environment_variables_with_prefix_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variables_with_prefix_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NARRATE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("NARRATE_DATABASE_URL", "postgresql+psycopg://u:p@db/narrate")
     monkeypatch.setenv("NARRATE_STORAGE_URL", "s3://bucket/prefix")
@@ -39,7 +45,9 @@ def test_environment_variables_with_prefix_are_read(tmp_path: Path, monkeypatch:
     assert s.cors_origins == ["https://a.example", "https://b.example"]
 
 
-def test_invalid_upload_limit_is_rejected_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_upload_limit_is_rejected_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("NARRATE_MAX_UPLOAD_MB", "0")
     with pytest.raises(ValidationError, match="max_upload_mb"):
         Settings()

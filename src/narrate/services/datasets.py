@@ -354,3 +354,119 @@ def iter_csv(df: pl.DataFrame, chunk_rows: int = 50_000) -> Iterator[bytes]:
         buf = io.BytesIO()
         df.slice(start, chunk_rows).write_csv(buf, include_header=start == 0)
         yield buf.getvalue()
+
+
+_FRAME_CACHE: dict[str, pl.DataFrame] = {}
+_PROFILE_CACHE: dict[str, bytes] = {}
+_CACHE_SIZE = 4
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
+def cached_frame(container: Container, version: DatasetVersion) -> pl.DataFrame:
+    """A version's frame, kept in a small in-process cache (versions are immutable)."""
+    frame = _FRAME_CACHE.get(version.blob)
+    if frame is None:
+        frame = load_frame(container, version)
+        _remember(_FRAME_CACHE, version.blob, frame)
+    return frame
+
+
+def profile_bytes(container: Container, version: DatasetVersion) -> bytes:
+    """The stored profile JSON of a version, served without re-parsing."""
+    if version.profile_blob is None:
+        raise NotFound(f"Version {version.id} has no profile yet.")
+    data = _PROFILE_CACHE.get(version.profile_blob)
+    if data is None:
+        data = container.blobs.get_bytes(version.profile_blob)
+        _remember(_PROFILE_CACHE, version.profile_blob, data)
+    return data
+
+
+def list_versions(container: Container, owner: Owner, dataset_id: str) -> list[dict[str, Any]]:
+    """A dataset's versions, oldest first."""
+    with container.db.session() as s:
+        _visible(s, owner, dataset_id)
+        rows = s.scalars(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset_id)
+            .order_by(DatasetVersion.number)
+        )
+        return [version_to_dict(v) for v in rows]
+
+
+def _sorted(df: pl.DataFrame, sort: str) -> pl.DataFrame:
+    descending = sort.startswith("-")
+    column = sort.lstrip("-")
+    if column not in df.columns:
+        raise InvalidInput(
+            f"Can't sort by '{column}': there is no such column.",
+            code="unknown_column",
+            details={"parameter": "sort", "column": column},
+        )
+    return df.sort(column, descending=descending, nulls_last=True)
+
+
+def filter_frame(df: pl.DataFrame, where: str, *, parameter: str = "filter") -> pl.DataFrame:
+    """Keep the rows matching a SQL condition (Polars SQL; never Python eval).
+
+    Raises:
+        InvalidInput: the condition does not parse or names an unknown column.
+    """
+    if ";" in where:
+        raise InvalidInput(
+            "A filter is one SQL condition; ';' is not allowed.",
+            code="invalid_expression",
+            details={"parameter": parameter},
+        )
+    try:
+        # Polars SQL over an in-memory frame: no database, no side effects possible.
+        query = f"SELECT * FROM frame WHERE {where}"  # noqa: S608
+        return pl.SQLContext(frame=df).execute(query, eager=True)
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise InvalidInput(
+            f"The filter '{where}' is not a valid condition: {str(exc).splitlines()[0]}",
+            code="invalid_expression",
+            details={"parameter": parameter},
+        ) from exc
+
+
+def get_rows(
+    container: Container,
+    owner: Owner,
+    dataset_id: str,
+    *,
+    version_id: str | None,
+    offset: int,
+    limit: int,
+    sort: str | None,
+    where: str | None,
+) -> dict[str, Any]:
+    """A page of a version's rows, optionally filtered and sorted."""
+    with container.db.session() as s:
+        d = _visible(s, owner, dataset_id)
+        vid = version_id or d.current_version_id
+        v = s.get(DatasetVersion, vid) if vid else None
+        if v is None or v.dataset_id != dataset_id:
+            raise NotFound(
+                f"Dataset '{dataset_id}' has no version '{vid}'.",
+                details={"parameter": "version", "version_id": vid},
+            )
+    df = cached_frame(container, v)
+    if where:
+        df = filter_frame(df, where)
+    if sort:
+        df = _sorted(df, sort)
+    page = df.slice(offset, limit)
+    return {
+        "version_id": v.id,
+        "total": df.height,
+        "offset": offset,
+        "limit": limit,
+        "columns": page.columns,
+        "rows": json.loads(page.write_json()),
+    }

@@ -23,6 +23,7 @@ __all__ = [
     "create_api_token",
     "create_user",
     "ensure_admin",
+    "find_user",
     "list_api_tokens",
     "list_users",
     "revoke_api_token",
@@ -193,3 +194,22 @@ def revoke_api_token(db: Database, owner_id: str, token_id: str) -> None:
         if row is None or row.owner_id != owner_id or row.deleted_at is not None:
             raise NotFound(f"No API token with id '{token_id}'.", details={"token_id": token_id})
         row.deleted_at = utcnow()
+
+
+def find_user(db: Database, username: str | None) -> User:
+    """A user by name, or the first admin when ``username`` is None.
+
+    Raises:
+        NotFound: no such (active) user, or no admin yet.
+    """
+    with db.session() as s:
+        q = select(User).where(User.deleted_at.is_(None), User.is_active.is_(True))
+        if username is None:
+            user = s.scalar(q.where(User.role == "admin").order_by(User.created_at).limit(1))
+            hint = "Start `narrate serve` once to create the first admin."
+        else:
+            user = s.scalar(q.where(User.username == username))
+            hint = "See `narrate users list`."
+        if user is None:
+            raise NotFound(f"No active user '{username or 'admin'}'.", hint=hint)
+        return user

@@ -18,9 +18,10 @@ from narrate import __version__
 from narrate.bootstrap import Container, build_container
 from narrate.config import Settings
 from narrate.jobs.records import recover_interrupted
-from narrate.web.api import auth, health, jobs, users
+from narrate.web.api import auth, datasets, health, jobs, recipes, users
 from narrate.web.errors import install_error_handlers
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware
+from narrate.web.pages import data as data_pages
 from narrate.web.pages import routes as pages
 
 __all__ = ["create_app"]
@@ -68,15 +69,21 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     install_error_handlers(app)
 
-    for router in (auth.router, users.router, jobs.router):
+    for router in (auth.router, users.router, jobs.router, datasets.router, recipes.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(data_pages.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:
-        return FileResponse(_PLOTLY_JS, media_type="text/javascript")
+        return FileResponse(
+            _PLOTLY_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
     if settings.cors_origins:
         app.add_middleware(

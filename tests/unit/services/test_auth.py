@@ -58,7 +58,9 @@ def test_expired_token_is_refused(db: Database) -> None:
 
 def test_token_signed_with_another_key_is_refused(db: Database) -> None:
     user = users.create_user(db, "ana", "password123")
-    token, _ = issue_token(user, "another-secret-key-that-is-also-long-enough", ttl=timedelta(minutes=5))
+    token, _ = issue_token(
+        user, "another-secret-key-that-is-also-long-enough", ttl=timedelta(minutes=5)
+    )
     with pytest.raises(Unauthorized, match="signature") as err:
         decode_token(token, SECRET)
     assert err.value.code == "bad_signature"
@@ -67,8 +69,13 @@ def test_token_signed_with_another_key_is_refused(db: Database) -> None:
 @pytest.mark.parametrize("claim", ["sub", "exp", "role", "typ"], ids=lambda c: f"without-{c}")
 def test_token_missing_a_required_claim_is_refused(claim: str) -> None:
     now = datetime.now(UTC)
-    claims = {"sub": "x", "role": "admin", "typ": "access", "iat": int(now.timestamp()),
-              "exp": int((now + timedelta(minutes=5)).timestamp())}
+    claims = {
+        "sub": "x",
+        "role": "admin",
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+    }
     del claims[claim]
     token = jwt.encode(claims, SECRET, algorithm="HS256")
     with pytest.raises(Unauthorized, match=claim) as err:
@@ -85,8 +92,12 @@ def test_session_token_is_not_accepted_as_api_token(db: Database) -> None:
 
 @pytest.mark.parametrize(
     ("role", "minimum", "allowed"),
-    [("viewer", "analyst", False), ("analyst", "analyst", True), ("analyst", "admin", False),
-     ("admin", "analyst", True)],
+    [
+        ("viewer", "analyst", False),
+        ("analyst", "analyst", True),
+        ("analyst", "admin", False),
+        ("admin", "analyst", True),
+    ],
     ids=["viewer-vs-analyst", "analyst-vs-analyst", "analyst-vs-admin", "admin-vs-analyst"],
 )
 def test_role_checks(role: str, minimum: str, allowed: bool) -> None:
@@ -145,12 +156,16 @@ def test_successful_login_clears_the_user_counter(db: Database) -> None:
 
 @pytest.mark.parametrize(
     ("username", "password", "role", "code"),
-    [("a", "password123", "analyst", "invalid_username"),
-     ("ana", "short", "analyst", "weak_password"),
-     ("ana", "password123", "superuser", "invalid_role")],
+    [
+        ("a", "password123", "analyst", "invalid_username"),
+        ("ana", "short", "analyst", "weak_password"),
+        ("ana", "password123", "superuser", "invalid_role"),
+    ],
     ids=["short-username", "short-password", "unknown-role"],
 )
-def test_bad_user_input_is_refused_naming_the_parameter(db: Database, username: str, password: str, role: str, code: str) -> None:
+def test_bad_user_input_is_refused_naming_the_parameter(
+    db: Database, username: str, password: str, role: str, code: str
+) -> None:
     from narrate.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as err:

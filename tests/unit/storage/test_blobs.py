@@ -36,7 +36,9 @@ def test_stream_and_put_file_round_trip(store: FsspecBlobStore, tmp_path: Path) 
     assert b"".join(store.stream(digest, chunk_size=4096)) == src.read_bytes()
 
 
-def test_failed_write_leaves_no_blob_and_no_temp_file(store: FsspecBlobStore, tmp_path: Path) -> None:
+def test_failed_write_leaves_no_blob_and_no_temp_file(
+    store: FsspecBlobStore, tmp_path: Path
+) -> None:
     def chunks():  # type: ignore[no-untyped-def]
         yield b"partial data"
         raise OSError("disk unplugged")
@@ -44,7 +46,9 @@ def test_failed_write_leaves_no_blob_and_no_temp_file(store: FsspecBlobStore, tm
     with pytest.raises(OSError, match="unplugged"):
         store.put_stream(chunks())
     root = tmp_path / "blobs"
-    assert not (root / "sha256").exists() or not any(p.is_file() for p in (root / "sha256").rglob("*"))
+    assert not (root / "sha256").exists() or not any(
+        p.is_file() for p in (root / "sha256").rglob("*")
+    )
     assert not any((root / "tmp").iterdir())
     assert not store.exists(hashlib.sha256(b"partial data").hexdigest())
 
@@ -54,7 +58,9 @@ def test_missing_blob_is_not_found(store: FsspecBlobStore) -> None:
         store.get_bytes("0" * 64)
 
 
-@pytest.mark.parametrize("bad", ["abc", "../" + "a" * 61, "G" * 64], ids=["short", "traversal", "not-hex"])
+@pytest.mark.parametrize(
+    "bad", ["abc", "../" + "a" * 61, "G" * 64], ids=["short", "traversal", "not-hex"]
+)
 def test_malformed_blob_ids_are_refused(store: FsspecBlobStore, bad: str) -> None:
     with pytest.raises(InvalidInput, match="not a blob id"):
         store.exists(bad)

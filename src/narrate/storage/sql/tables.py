@@ -31,9 +31,12 @@ __all__ = [
     "Base",
     "Dataset",
     "DatasetVersion",
+    "Evaluation",
     "Job",
     "JobEvent",
     "LoginAttempt",
+    "Model",
+    "ModelVersion",
     "User",
     "new_id",
     "utcnow",
@@ -201,3 +204,66 @@ class DatasetVersion(OwnedMixin, Base):
     profile_blob: Mapped[str | None] = mapped_column(String(64), default=None)
     privacy: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Model(OwnedMixin, Base):
+    """A registered model: a name, a task and its versions (one per training or refit)."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[str] = mapped_column(String(32), ForeignKey("datasets.id"), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="training")
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    current_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class ModelVersion(OwnedMixin, Base):
+    """One fitted pipeline with everything needed to reproduce and judge it."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    model_id: Mapped[str] = mapped_column(String(32), ForeignKey("models.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    dataset_version_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("dataset_versions.id"), index=True
+    )
+    parent_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    blob: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    family: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cv_score: Mapped[float | None] = mapped_column(Float, default=None)
+    threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    leaderboard: Mapped[list[Any]] = mapped_column(default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    library_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    training_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str] = mapped_column(String(16), default="none")
+    narrative: Mapped[str] = mapped_column(Text, default="")
+
+
+class Evaluation(OwnedMixin, Base):
+    """Metrics, charts and narrative of a model version on a labelled dataset version."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    model_version_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("model_versions.id"), index=True
+    )
+    dataset_version_id: Mapped[str] = mapped_column(String(32), ForeignKey("dataset_versions.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="holdout")
+    blob: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    narrative: Mapped[str] = mapped_column(Text, default="")
+    n_rows: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -13,7 +13,7 @@ from narrate import __version__
 from narrate.config import Settings, load_settings
 from narrate.errors import NarrateError
 
-__all__ = ["app", "main"]
+__all__ = ["DataDir", "app", "fail", "load_local", "main"]
 
 app = typer.Typer(
     help="Narrate: machine learning for tabular data, explained in plain language.\n\n"
@@ -32,6 +32,11 @@ DataDir = Annotated[
         "--data-dir", help="Data folder (overrides NARRATE_DATA_DIR).", show_default=False
     ),
 ]
+
+
+def load_local(data_dir: Path | None, **extra: Any) -> Settings:
+    """Settings for commands that work on the local data dir."""
+    return _settings(data_dir, **extra)
 
 
 def _settings(data_dir: Path | None = None, **extra: Any) -> Settings:
@@ -156,3 +161,12 @@ def users_list(data_dir: DataDir = None) -> None:
 def main() -> None:
     """Entry point of the ``narrate`` script."""
     app()
+
+
+# Sub-command groups live in their own modules; they import the helpers above.
+from narrate.cli import datasets as _datasets  # noqa: E402
+from narrate.cli import recipes as _recipes  # noqa: E402
+
+app.add_typer(_datasets.app, name="datasets")
+app.add_typer(_recipes.recipes_app, name="recipes")
+app.add_typer(_recipes.versions_app, name="versions")

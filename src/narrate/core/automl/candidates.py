@@ -1,0 +1,260 @@
+"""Candidate pipelines: one per model family, from raw columns to predictions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from narrate.core.automl.boosting import BoostedClassifier, BoostedRegressor
+from narrate.core.automl.imbalance import RESAMPLERS, make_resampler
+from narrate.core.automl.selection import FeatureSelector
+from narrate.core.automl.transformers import (
+    DatetimeParts,
+    DropColumns,
+    categorical_columns,
+    datetime_columns,
+    numeric_columns,
+)
+
+__all__ = ["CandidateSpec", "as_text", "build_pipeline", "make_estimator"]
+
+_GBDT = ("hist_gradient_boosting", "lightgbm", "xgboost")
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """Everything needed to rebuild one candidate pipeline without a search.
+
+    Attributes:
+        family: Model family (see :data:`narrate.core.automl.config.FAMILIES`).
+        params: Estimator hyper-parameters (JSON-serialisable).
+        imbalance: ``none``, ``class_weight`` or a resampler name.
+        selection: Feature selection method (``none``, ``correlation``, ...).
+        selection_k: Columns to keep for top-k methods.
+        drop_columns: Raw columns left out (ID-like, group, ...).
+    """
+
+    family: str
+    params: dict[str, Any] = field(default_factory=dict)
+    imbalance: str = "none"
+    selection: str = "none"
+    selection_k: int | None = None
+    drop_columns: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as a JSON-serialisable dict."""
+        data = asdict(self)
+        data["drop_columns"] = list(self.drop_columns)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CandidateSpec:
+        """Rebuild a spec from :meth:`to_dict` output (e.g. a leaderboard entry)."""
+        return cls(
+            family=str(data["family"]),
+            params=dict(data.get("params") or {}),
+            imbalance=str(data.get("imbalance", "none")),
+            selection=str(data.get("selection", "none")),
+            selection_k=data.get("selection_k"),
+            drop_columns=tuple(data.get("drop_columns") or ()),
+        )
+
+
+def as_text(frame: pd.DataFrame) -> np.ndarray:
+    """Turn categorical columns into strings, missing values into ``"__missing__"``."""
+    values = frame.astype(object).where(frame.notna(), "__missing__")
+    return np.asarray(values.astype(str), dtype=object)
+
+
+def _text() -> FunctionTransformer:
+    return FunctionTransformer(as_text, feature_names_out="one-to-one")
+
+
+def _columns_for(family: str) -> ColumnTransformer:
+    dates = make_pipeline(
+        DatetimeParts(), SimpleImputer(strategy="median", keep_empty_features=True)
+    )
+    if family == "linear":
+        numeric: Any = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+        )
+        categorical: Any = make_pipeline(
+            _text(),
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist", max_categories=20, sparse_output=False
+            ),
+        )
+        dates = make_pipeline(dates, StandardScaler())
+    else:
+        numeric = (
+            "passthrough"
+            if family in _GBDT
+            else SimpleImputer(strategy="median", keep_empty_features=True)
+        )
+        categorical = make_pipeline(
+            _text(), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+        )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, numeric_columns),
+            ("categorical", categorical, categorical_columns),
+            ("datetime", dates, datetime_columns),
+        ],
+        sparse_threshold=0.0,
+        verbose_feature_names_out=False,
+    )
+
+
+def make_estimator(
+    family: str,
+    task: str,
+    params: dict[str, Any],
+    *,
+    class_weight: str | None,
+    seed: int,
+    n_jobs: int,
+) -> BaseEstimator:
+    """Create the unfitted estimator of a family.
+
+    Args:
+        family: Model family name.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        params: Hyper-parameters for the underlying estimator.
+        class_weight: ``"balanced"`` or None (ignored for regression).
+        seed: Random state.
+        n_jobs: Threads the estimator may use.
+
+    Returns:
+        The estimator.
+
+    Raises:
+        ValueError: Unknown family.
+    """
+    classify = task != "regression"
+    weight = class_weight if classify else None
+    if family == "baseline":
+        return DummyClassifier(strategy="prior") if classify else DummyRegressor()
+    if family == "linear":
+        if classify:
+            return LogisticRegression(max_iter=3000, class_weight=weight, **params)
+        return Ridge(**params)
+    if family in ("random_forest", "extra_trees"):
+        forest: dict[tuple[str, bool], Any] = {
+            ("random_forest", True): RandomForestClassifier,
+            ("random_forest", False): RandomForestRegressor,
+            ("extra_trees", True): ExtraTreesClassifier,
+            ("extra_trees", False): ExtraTreesRegressor,
+        }
+        extra = {"class_weight": weight} if classify else {}
+        return forest[family, classify](random_state=seed, n_jobs=n_jobs, **extra, **params)  # type: ignore[no-any-return]
+    if family == "hist_gradient_boosting":
+        if classify:
+            return HistGradientBoostingClassifier(
+                random_state=seed, early_stopping=True, class_weight=weight, **params
+            )
+        return HistGradientBoostingRegressor(random_state=seed, early_stopping=True, **params)
+    if family in ("lightgbm", "xgboost"):
+        return _make_booster(family, classify, params, weight=weight, seed=seed, n_jobs=n_jobs)
+    raise ValueError(f"unknown model family {family!r}")
+
+
+def _make_booster(
+    family: str,
+    classify: bool,
+    params: dict[str, Any],
+    *,
+    weight: str | None,
+    seed: int,
+    n_jobs: int,
+) -> BaseEstimator:
+    if family == "lightgbm":
+        import lightgbm as lgb
+
+        cls: Any = lgb.LGBMClassifier if classify else lgb.LGBMRegressor
+        inner = cls(random_state=seed, n_jobs=n_jobs, verbose=-1, subsample_freq=1, **params)
+    else:
+        import xgboost as xgb
+
+        cls = xgb.XGBClassifier if classify else xgb.XGBRegressor
+        inner = cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", **params)
+    if classify:
+        return BoostedClassifier(inner, class_weight=weight, random_state=seed)
+    return BoostedRegressor(inner, random_state=seed)
+
+
+def _recipe_step(preprocessor: Any) -> Any:
+    """Freeze an already-fitted recipe transformer so CV clones keep it fitted as is."""
+    try:
+        check_is_fitted(preprocessor)
+    except NotFittedError:
+        return preprocessor
+    return FrozenEstimator(preprocessor)
+
+
+def build_pipeline(
+    spec: CandidateSpec,
+    task: str,
+    *,
+    seed: int,
+    n_jobs: int = 1,
+    min_class_rows: int = 6,
+    preprocessor: Any = None,
+) -> Pipeline:
+    """Build the unfitted pipeline of a candidate, from raw columns to predictions.
+
+    Args:
+        spec: The candidate.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        seed: Random state for every random step.
+        n_jobs: Threads for the estimator.
+        min_class_rows: Smallest class size in a training fold (caps SMOTE neighbours).
+        preprocessor: Optional recipe transformer placed first (kept fitted if it is).
+
+    Returns:
+        An ``imblearn`` pipeline (resamplers run only when fitting).
+    """
+    steps: list[tuple[str, Any]] = []
+    if preprocessor is not None:
+        steps.append(("recipe", _recipe_step(preprocessor)))
+    steps.append(("drop", DropColumns(spec.drop_columns)))
+    if spec.selection != "none":
+        steps.append(
+            (
+                "select",
+                FeatureSelector(spec.selection, k=spec.selection_k, task=task, random_state=seed),
+            )
+        )
+    steps.append(("columns", _columns_for(spec.family)))
+    if spec.imbalance in RESAMPLERS and spec.family != "baseline":
+        steps.append(
+            ("resample", make_resampler(spec.imbalance, seed=seed, min_class_rows=min_class_rows))
+        )
+    weight = "balanced" if spec.imbalance == "class_weight" else None
+    estimator = make_estimator(
+        spec.family, task, spec.params, class_weight=weight, seed=seed, n_jobs=n_jobs
+    )
+    steps.append(("model", estimator))
+    return Pipeline(steps)

@@ -1,0 +1,114 @@
+"""Hyper-parameter search spaces and default (first-trial) parameters per family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+__all__ = ["DEFAULT_PARAMS", "suggest_params"]
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "baseline": {},
+    "linear": {"C": 1.0},
+    "linear_regression": {"alpha": 1.0},
+    "random_forest": {
+        "n_estimators": 200,
+        "max_depth": None,
+        "min_samples_leaf": 1,
+        "max_features": "sqrt",
+    },
+    "extra_trees": {
+        "n_estimators": 200,
+        "max_depth": None,
+        "min_samples_leaf": 1,
+        "max_features": "sqrt",
+    },
+    "hist_gradient_boosting": {
+        "learning_rate": 0.1,
+        "max_leaf_nodes": 31,
+        "min_samples_leaf": 20,
+        "l2_regularization": 1e-6,
+    },
+    "lightgbm": {
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_child_samples": 20,
+        "subsample": 0.9,
+        "colsample_bytree": 0.9,
+        "reg_lambda": 1e-3,
+    },
+    "xgboost": {
+        "learning_rate": 0.05,
+        "max_depth": 6,
+        "min_child_weight": 1.0,
+        "subsample": 0.9,
+        "colsample_bytree": 0.9,
+        "reg_lambda": 1.0,
+    },
+}
+_FIXED: dict[str, dict[str, Any]] = {
+    "lightgbm": {"n_estimators": 600, "deterministic": True, "force_col_wise": True},
+    "xgboost": {"n_estimators": 600},
+    "hist_gradient_boosting": {"max_iter": 400},
+}
+
+
+def default_key(family: str, task: str) -> str:
+    """Return the key of :data:`DEFAULT_PARAMS` for a family and task."""
+    return "linear_regression" if family == "linear" and task == "regression" else family
+
+
+def suggest_params(trial: optuna.Trial, family: str, task: str) -> dict[str, Any]:
+    """Ask an Optuna trial for one point of a family's search space.
+
+    Args:
+        trial: The trial (asks are recorded for TPE).
+        family: Model family.
+        task: ``binary``, ``multiclass`` or ``regression``.
+
+    Returns:
+        Estimator parameters, including fixed ones such as the boosting round cap.
+    """
+    params: dict[str, Any]
+    if family == "baseline":
+        params = {}
+    elif family == "linear" and task == "regression":
+        params = {"alpha": trial.suggest_float("alpha", 1e-3, 1e3, log=True)}
+    elif family == "linear":
+        params = {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
+    elif family in ("random_forest", "extra_trees"):
+        params = {
+            "n_estimators": trial.suggest_int("n_estimators", 50, 300, step=50),
+            "max_depth": trial.suggest_categorical("max_depth", [None, 4, 8, 16]),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
+            "max_features": trial.suggest_categorical("max_features", ["sqrt", 0.5, 1.0]),
+        }
+    elif family == "hist_gradient_boosting":
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 8, 64, log=True),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 5, 80, log=True),
+            "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 1.0, log=True),
+        }
+    elif family == "lightgbm":
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 8, 128, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 5, 100, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-6, 10.0, log=True),
+        }
+    elif family == "xgboost":
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 20.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-6, 10.0, log=True),
+        }
+    else:
+        raise ValueError(f"unknown model family {family!r}")
+    return {**params, **_FIXED.get(family, {})}

@@ -1,0 +1,392 @@
+"""The Train stage: split, search, ensemble, tune the threshold and refit."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from narrate.core.automl.candidates import CandidateSpec, build_pipeline
+from narrate.core.automl.config import TrainConfig
+from narrate.core.automl.ensembles import build_ensemble, score_ensembles
+from narrate.core.automl.imbalance import choose_imbalance_strategy
+from narrate.core.automl.problem import (
+    FeatureWarning,
+    ProblemInfo,
+    detect_problem,
+    find_feature_warnings,
+)
+from narrate.core.automl.results import ProgressUpdate, TrainResult
+from narrate.core.automl.scoring import Metric, get_metric
+from narrate.core.automl.search import SearchContext, SearchOutcome, TrialRecord, run_search
+from narrate.core.automl.splits import holdout_split, validation_scheme, validation_splits
+from narrate.core.automl.threshold import apply_threshold, tune_threshold
+from narrate.errors import InvalidInput
+
+__all__ = ["library_versions", "refit", "train"]
+
+_PACKAGES = ("scikit-learn", "lightgbm", "xgboost", "optuna", "imbalanced-learn", "pandas", "numpy")
+_SEARCH_SHARE = 0.75  # the rest of the budget is kept for ensembles and the final refit
+_WARNING_SAMPLE = 20_000
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a fitted model depends on."""
+    found = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _check_columns(df: pd.DataFrame, config: TrainConfig) -> None:
+    named = {"group_column": config.group_column, "time_column": config.time_column}
+    named.update({f"sensitive_columns[{i}]": c for i, c in enumerate(config.sensitive_columns)})
+    for parameter, column in named.items():
+        if column is not None and column not in df.columns:
+            raise InvalidInput(
+                f"Column '{column}' given as {parameter} is not in the data.",
+                hint="Pick one of the existing columns.",
+                details={"column": column, "parameter": parameter},
+            )
+
+
+def _prepare(df: pd.DataFrame, config: TrainConfig) -> tuple[ProblemInfo, pd.DataFrame, np.ndarray]:
+    _check_columns(df, config)
+    problem = detect_problem(df, config.target, override=config.task)
+    known = df[df[config.target].notna()].reset_index(drop=True)
+    raw = known[config.target]
+    y = (
+        raw.astype(str).to_numpy(dtype=object)
+        if problem.task != "regression"
+        else (raw.to_numpy(dtype=float))
+    )
+    return problem, known, y
+
+
+def _drop_reasons(warnings_found: list[FeatureWarning], config: TrainConfig) -> dict[str, str]:
+    reasons = {
+        w.column: "looks like an ID (a different value on every row)"
+        for w in warnings_found
+        if w.kind == "id_like"
+    }
+    if config.group_column:
+        reasons[config.group_column] = "used to group rows into folds, not as a feature"
+    return reasons
+
+
+def train(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    progress: Callable[[ProgressUpdate], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    preprocessor: Any = None,
+) -> TrainResult:
+    """Train and select a model for ``config.target`` within the time budget.
+
+    Args:
+        df: The data (raw columns; the target among them).
+        config: Training configuration.
+        progress: Called with a :class:`ProgressUpdate` after each step.
+        should_stop: Checked between trials; True stops and keeps the best so far.
+        preprocessor: Optional (fitted) recipe transformer placed first in every pipeline.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        InvalidInput: Bad target, columns or metric.
+    """
+    started = time.monotonic()
+    report = progress or (lambda _update: None)
+    problem, known, y = _prepare(df, config)
+    metric = get_metric(problem.task, config.metric)
+    sample = known.sample(min(len(known), _WARNING_SAMPLE), random_state=config.seed)
+    feature_warnings = find_feature_warnings(sample, config.target)
+    report(ProgressUpdate(0.02, "Problem detected: " + problem.reasoning))
+    X = known.drop(columns=[config.target])
+    classify = problem.task != "regression"
+    dev, test = holdout_split(known, known[config.target], config, classify=classify)
+    X_dev, y_dev = X.iloc[dev].reset_index(drop=True), y[dev]
+    splits = validation_splits(X_dev, pd.Series(y_dev), config, classify=classify)
+    imbalance, imbalance_reason = choose_imbalance_strategy(problem, config.imbalance)
+    drop_reasons = _drop_reasons(feature_warnings, config)
+    ctx = SearchContext(
+        X=X_dev,
+        y=y_dev,
+        task=problem.task,
+        classes=sorted(problem.classes),
+        splits=splits,
+        metric=metric,
+        seed=config.seed,
+        n_jobs=config.n_jobs,
+        min_class_rows=_min_class_rows(y_dev, splits, classify),
+        base_spec=_base_spec(config, imbalance, tuple(drop_reasons)),
+        preprocessor=preprocessor,
+    )
+    deadline = started + config.time_budget_s * _SEARCH_SHARE
+    outcome = run_search(
+        ctx,
+        list(config.families),
+        deadline=deadline,
+        max_trials=config.max_trials,
+        should_stop=should_stop or (lambda: False),
+        on_trial=lambda out, rec: report(_trial_update(out, rec, ctx, config, started)),
+    )
+    ranked = _ranked(outcome, metric)
+    if not ranked:
+        raise InvalidInput(
+            "No candidate model could be trained on this data.",
+            hint="Check the data for problems or try other model families.",
+            details={"errors": _errors(outcome)},
+        )
+    report(
+        ProgressUpdate(
+            0.85,
+            "Search finished; building the final model.",
+            outcome.trials_done,
+            ranked[0].result.mean if ranked[0].result else None,
+            leaderboard=_leaderboard(outcome, metric),
+        )
+    )
+    final, oof, ensemble_info = _final_model(ranked, ctx, config)
+    threshold_info = None
+    if problem.task == "binary" and config.threshold.objective != "none":
+        positive = ctx.classes.index(str(problem.positive_class))
+        mask = ~np.isnan(oof[:, positive])
+        threshold_info = tune_threshold(
+            y_dev[mask] == problem.positive_class, oof[mask, positive], config.threshold
+        )
+        final = apply_threshold(
+            final,
+            threshold_info["threshold"],
+            str(problem.positive_class),
+            X_dev.iloc[:10],
+            y_dev[:10],
+        )
+    dropped = {**drop_reasons, **_selector_drops(final)}
+    report(ProgressUpdate(1.0, "Training finished.", outcome.trials_done))
+    return TrainResult(
+        problem=problem,
+        best_pipeline=final,
+        leaderboard=_leaderboard(outcome, metric, ensemble_info),
+        metric=metric.name,
+        holdout_indices=test,
+        train_indices=dev,
+        threshold=threshold_info,
+        dropped_features=dropped,
+        feature_warnings=feature_warnings,
+        imbalance_strategy=imbalance,
+        imbalance_reason=imbalance_reason,
+        validation=validation_scheme(config, len(X_dev)),
+        config=config,
+        library_versions=library_versions(),
+        seed=config.seed,
+        duration_s=time.monotonic() - started,
+        ensemble=ensemble_info,
+        best_spec=ranked[0].spec.to_dict(),
+        cancelled=outcome.cancelled,
+        trials_done=outcome.trials_done,
+    )
+
+
+def _base_spec(config: TrainConfig, imbalance: str, drop: tuple[str, ...]) -> CandidateSpec:
+    method = config.feature_selection.method
+    return CandidateSpec(
+        family="baseline",
+        imbalance=imbalance,
+        selection="correlation" if method == "auto" else method,
+        selection_k=config.feature_selection.k,
+        drop_columns=drop,
+    )
+
+
+def _min_class_rows(y: np.ndarray, splits: list[Any], classify: bool) -> int:
+    if not classify:
+        return 0
+    return int(min(pd.Series(y[train]).value_counts().min() for train, _ in splits))
+
+
+def _ranked(outcome: SearchOutcome, metric: Metric) -> list[TrialRecord]:
+    done = [r for r in outcome.best_by_family.values() if r.result is not None]
+    return sorted(done, key=lambda r: -metric.goal(r.result.mean))  # type: ignore[union-attr]
+
+
+def _errors(outcome: SearchOutcome) -> dict[str, str]:
+    return {f: str(r.error) for f, r in outcome.best_by_family.items() if r.error}
+
+
+def _leaderboard(
+    outcome: SearchOutcome, metric: Metric, ensemble: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    rows = []
+    for record in _ranked(outcome, metric):
+        result = record.result
+        assert result is not None  # noqa: S101 - _ranked keeps only scored records
+        rows.append(
+            {
+                "family": record.spec.family,
+                "params": record.spec.params,
+                "cv_score_mean": round(result.mean, 6),
+                "cv_score_std": round(result.std, 6),
+                "fit_time_s": round(result.fit_time_s, 3),
+                "n_trials": outcome.trials_by_family.get(record.spec.family, 0),
+                "spec": record.spec.to_dict(),
+            }
+        )
+    if ensemble and ensemble.get("chosen"):
+        kind = ensemble["chosen"]
+        rows.append(
+            {
+                "family": f"ensemble:{kind}",
+                "params": {"members": ensemble["members"]},
+                "cv_score_mean": ensemble["scores"][kind],
+                "cv_score_std": None,
+                "fit_time_s": None,
+                "n_trials": 0,
+                "spec": None,
+            }
+        )
+        rows.sort(key=lambda r: -metric.goal(float(r["cv_score_mean"])))  # type: ignore[arg-type]
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def _trial_update(
+    outcome: SearchOutcome,
+    record: TrialRecord,
+    ctx: SearchContext,
+    config: TrainConfig,
+    started: float,
+) -> ProgressUpdate:
+    elapsed = time.monotonic() - started
+    budget = config.time_budget_s * _SEARCH_SHARE
+    fraction = elapsed / budget
+    if config.max_trials:
+        fraction = max(fraction, outcome.trials_done / config.max_trials)
+    best = _ranked(outcome, ctx.metric)
+    best_score = best[0].result.mean if best and best[0].result else None
+    score = f"{record.result.mean:.4f}" if record.result else f"failed ({record.error})"
+    return ProgressUpdate(
+        fraction=round(min(0.05 + 0.8 * fraction, 0.85), 4),
+        message=f"Trial {outcome.trials_done}: {record.spec.family} scored {score}",
+        trials_done=outcome.trials_done,
+        best_score=best_score,
+        time_left_s=max(0.0, config.time_budget_s - elapsed),
+        leaderboard=_leaderboard(outcome, ctx.metric),
+    )
+
+
+def _final_model(
+    ranked: list[TrialRecord], ctx: SearchContext, config: TrainConfig
+) -> tuple[Any, np.ndarray, dict[str, Any] | None]:
+    """Fit the best single model, or an ensemble of the top 3 if it scores better."""
+    best = ranked[0]
+    assert best.result is not None  # noqa: S101
+    members = [r for r in ranked if r.spec.family != "baseline"][:3]
+    ensemble_info = None
+    oof = best.result.oof
+    chosen_members: list[TrialRecord] = []
+    if config.ensembles and len(members) >= 2:
+        choice = score_ensembles(
+            [m.result.oof for m in members if m.result],
+            ctx.y,
+            task=ctx.task,
+            classes=ctx.classes,
+            metric=ctx.metric,
+            seed=ctx.seed,
+        )
+        ensemble_info = choice.to_dict([m.spec.family for m in members])
+        if choice.winner is not None and choice.oof is not None:
+            oof, chosen_members = choice.oof, members
+    if chosen_members and ensemble_info:
+        named = [(m.spec.family, _pipeline(m.spec, ctx)) for m in chosen_members]
+        estimator = build_ensemble(
+            ensemble_info["chosen"],
+            named,
+            task=ctx.task,
+            n_folds=len(ctx.splits) if len(ctx.splits) > 1 else 3,
+            seed=ctx.seed,
+        )
+    else:
+        estimator = _pipeline(best.spec, ctx)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        return estimator.fit(ctx.X, ctx.y), oof, ensemble_info
+
+
+def _pipeline(spec: CandidateSpec, ctx: SearchContext) -> Any:
+    return build_pipeline(
+        spec,
+        ctx.task,
+        seed=ctx.seed,
+        n_jobs=ctx.n_jobs,
+        min_class_rows=ctx.min_class_rows,
+        preprocessor=ctx.preprocessor,
+    )
+
+
+def _selector_drops(model: Any) -> dict[str, str]:
+    """Collect the feature selector's dropped columns from the final (possibly wrapped) model."""
+    inner = getattr(model, "estimator", model)
+    inner = getattr(inner, "estimator", inner)  # FixedThresholdClassifier → FrozenEstimator
+    pipelines = [inner] + [e for _, e in getattr(inner, "named_estimators_", {}).items()]
+    for pipeline in pipelines:
+        steps = getattr(pipeline, "named_steps", {})
+        if "select" in steps:
+            return dict(steps["select"].dropped_)
+    return {}
+
+
+def refit(
+    pipeline_spec: dict[str, Any] | CandidateSpec,
+    df: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    preprocessor: Any = None,
+) -> Any:
+    """Retrain one candidate (e.g. a leaderboard entry's ``spec``) on new data, no search.
+
+    Args:
+        pipeline_spec: A :class:`CandidateSpec` or its dict (leaderboard ``spec``).
+        df: The data, target included.
+        config: Training configuration (target, task, seed, n_jobs).
+        preprocessor: Optional recipe transformer placed first.
+
+    Returns:
+        The fitted pipeline.
+
+    Raises:
+        InvalidInput: Bad target or spec.
+    """
+    spec = (
+        pipeline_spec
+        if isinstance(pipeline_spec, CandidateSpec)
+        else CandidateSpec.from_dict(pipeline_spec)
+    )
+    problem, known, y = _prepare(df, config)
+    X = known.drop(columns=[config.target])
+    min_rows = int(pd.Series(y).value_counts().min()) if problem.task != "regression" else 0
+    try:
+        pipeline = build_pipeline(
+            spec,
+            problem.task,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+            min_class_rows=min_rows,
+            preprocessor=preprocessor,
+        )
+    except ValueError as error:
+        raise InvalidInput(
+            f"The model spec can't be rebuilt: {error}", details={"parameter": "pipeline_spec"}
+        ) from error
+    return pipeline.fit(X, y)

@@ -1,0 +1,200 @@
+"""Find columns that hold personal data, and mask or hash such values.
+
+Patterns run vectorised in polars on a sample of each text column; checksums (Luhn for
+card numbers, mod-97 for IBANs) and IP parsing run in Python on the few candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from narrate.core.data.types import ColumnKind
+
+__all__ = ["PII_KINDS", "detect_pii", "hash_value", "mask_value"]
+
+PII_KINDS = ("email", "phone", "credit_card", "iban", "ip_address", "national_id", "person_name")
+_SAMPLE = 10_000
+_MIN_SHARE = 0.3
+_EXAMPLES = 3
+_CHECKED_KINDS = {ColumnKind.TEXT, ColumnKind.IDENTIFIER, ColumnKind.CATEGORICAL}
+_ACTIONS = ["drop", "mask", "hash"]
+
+_PATTERNS: dict[str, str] = {
+    "email": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
+    # International numbers start with "+"; US numbers need the 3-3-4 grouping with separators.
+    "phone": (
+        r"^\+[1-9][0-9 ().-]{6,18}[0-9]$"
+        r"|^(1[ .-])?(\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}$"
+    ),
+    "credit_card": r"^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$|^[0-9]{13,19}$",
+    "iban": r"^[A-Z]{2}[0-9]{2}( ?[A-Z0-9]){11,30}$",
+    "ip_address": r"^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*$",
+    # US SSN (not 000/666/9xx areas) and UK National Insurance numbers.
+    "national_id": (
+        r"^(00[1-9]|0[1-9][0-9]|[1-578][0-9]{2}|6[0-57-9][0-9]|66[0-57-9])-"
+        r"(0[1-9]|[1-9][0-9])-([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})$"
+        r"|^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]$"
+    ),
+}
+_NAME_HEADER = re.compile(
+    r"^(name|full_?name|first_?name|last_?name|given_?name|family_?name|surname|forename|"
+    r"middle_?name|maiden_?name|(customer|client|contact|person|patient|employee|user|owner|"
+    r"account_?holder|cardholder)_?name)$",
+    re.IGNORECASE,
+)
+_NAME_VALUE = r"^[A-ZÀ-Þ][a-zß-ÿ'’.-]+( [A-ZÀ-Þ][A-Za-zß-ÿ'’.-]+){0,3}$"
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def _luhn_ok(value: str) -> bool:
+    digits = _digits(value)
+    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        number = int(char)
+        if index % 2:
+            number = number * 2 - 9 if number > 4 else number * 2
+        total += number
+    return total % 10 == 0
+
+
+def _iban_ok(value: str) -> bool:
+    compact = value.replace(" ", "").upper()
+    rearranged = compact[4:] + compact[:4]
+    as_number = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(as_number) % 97 == 1
+
+
+def _ip_ok(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _phone_ok(value: str) -> bool:
+    return 7 <= len(_digits(value)) <= 15
+
+
+_VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "credit_card": _luhn_ok,
+    "iban": _iban_ok,
+    "ip_address": _ip_ok,
+    "phone": _phone_ok,
+}
+
+
+def detect_pii(df: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[dict[str, Any]]:
+    """Find columns whose values (or names) say they hold personal data.
+
+    Args:
+        df: The table.
+        kinds: Column name -> kind; text, identifier and categorical columns are checked.
+
+    Returns:
+        One ``{"column", "kind", "share", "matches", "examples_masked", "actions"}`` per
+        column where at least 30% of up to 10,000 sampled values match a kind (or, for
+        person names, where the column name says so).
+    """
+    found = []
+    for name in df.columns:
+        if kinds.get(name) not in _CHECKED_KINDS:
+            continue
+        values = df.get_column(name).drop_nulls().cast(pl.String)
+        if values.len() > _SAMPLE:
+            values = values.sample(_SAMPLE, seed=0)
+        values = values.str.strip_chars()
+        hit = _column_pii(name, values)
+        if hit is not None:
+            found.append(hit)
+    return found
+
+
+def _column_pii(name: str, values: pl.Series) -> dict[str, Any] | None:
+    if values.len() == 0:
+        return None
+    frame = values.to_frame("v")
+    masks = frame.select(
+        pl.col("v").str.contains(pattern).alias(kind) for kind, pattern in _PATTERNS.items()
+    )
+    best: tuple[str, list[str]] | None = None
+    for kind in _PATTERNS:
+        matched = values.filter(masks.get_column(kind)).to_list()
+        if kind in _VALIDATORS:
+            matched = [value for value in matched if _VALIDATORS[kind](value)]
+        if len(matched) >= _MIN_SHARE * values.len() and (
+            best is None or len(matched) > len(best[1])
+        ):
+            best = (kind, matched)
+    if best is None and _NAME_HEADER.match(name.strip().replace(" ", "_")):
+        best = ("person_name", values.filter(values.str.contains(_NAME_VALUE)).to_list())
+    if best is None:
+        return None
+    kind, matched = best
+    return {
+        "column": name,
+        "kind": kind,
+        "share": round(len(matched) / values.len(), 4),
+        "matches": len(matched),
+        "examples_masked": [mask_value(value, kind) for value in matched[:_EXAMPLES]],
+        "actions": list(_ACTIONS),
+    }
+
+
+def mask_value(value: str, kind: str | None = None) -> str:
+    """Hide most of a personal value, keeping just enough to recognise its shape.
+
+    Emails keep the first letter and the domain; names keep initials; everything else
+    keeps its last four letters or digits and its separators.
+
+    Args:
+        value: The value to mask.
+        kind: One of ``PII_KINDS`` (None: generic masking).
+
+    Returns:
+        The masked value.
+    """
+    if kind == "email" and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if kind == "person_name":
+        return " ".join(f"{part[:1]}." for part in value.split())
+    keep = 4 if len([ch for ch in value if ch.isalnum()]) > 6 else 1
+    seen, masked = 0, []
+    for char in reversed(value):
+        if char.isalnum():
+            seen += 1
+            masked.append(char if seen <= keep else "*")
+        else:
+            masked.append(char)
+    return "".join(reversed(masked))
+
+
+def hash_value(value: str, salt: str | bytes) -> str:
+    """Replace a value by a salted SHA-256 digest (same value + salt -> same digest).
+
+    Args:
+        value: The value to hash.
+        salt: A secret kept per dataset, so digests can't be looked up in tables.
+
+    Returns:
+        The hex digest.
+
+    Raises:
+        ValueError: ``salt`` is empty.
+    """
+    salt_bytes = salt.encode() if isinstance(salt, str) else salt
+    if not salt_bytes:
+        raise ValueError("hash_value needs a non-empty salt")
+    return hashlib.sha256(salt_bytes + b"\x00" + value.encode()).hexdigest()

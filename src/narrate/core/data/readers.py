@@ -1,0 +1,198 @@
+"""Read an uploaded file of any supported format into a polars frame.
+
+``read_table`` is the one entry point of the Upload stage's core: it checks the file
+type by name *and* by content, then hands over to the reader for that format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+import polars as pl
+
+from narrate.core.data.delimited import read_delimited
+from narrate.core.data.excel import read_excel
+from narrate.core.data.sniffing import sniff_binary_format
+from narrate.core.data.structured import flatten_nested, read_json, read_jsonl, read_parquet
+from narrate.errors import DataProblem, UnsupportedMediaType
+
+__all__ = ["FORMATS_BY_EXTENSION", "ReadOptions", "ReadResult", "read_table"]
+
+FORMATS_BY_EXTENSION = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".parquet": "parquet",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_TEXT_FORMATS = {"csv", "tsv", "json", "jsonl"}
+_FORMAT_NAMES = {"parquet": "Parquet", "xlsx": "Excel (.xlsx)", "xls": "old Excel (.xls)"}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Choices the user can make when a file is read.
+
+    Attributes:
+        sheet: The Excel sheet to read (default: the first).
+        skip_bad_lines: Skip rows with the wrong number of fields instead of failing.
+        delimiter: Force a delimiter for CSV/TSV instead of sniffing it.
+        encoding: Force a text encoding (a Python codec name) instead of detecting it.
+    """
+
+    sheet: str | None = None
+    skip_bad_lines: bool = False
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
+@dataclass
+class ReadResult:
+    """A file read into a frame, with everything learnt on the way.
+
+    Attributes:
+        frame: The table. CSV/TSV columns are strings (except separator-formatted
+            numbers); run ``infer_types`` next.
+        format: One of csv, tsv, xlsx, parquet, json, jsonl.
+        encoding: The text encoding (text formats only).
+        delimiter: The field delimiter (CSV/TSV only).
+        sheet: The sheet read (Excel only).
+        sheets: All sheet names (Excel only).
+        skipped_lines: Rows skipped because they had the wrong number of fields.
+        renamed_columns: New column name -> name in the file, for every renamed column.
+        warnings: Plain-language notes for the user.
+    """
+
+    frame: pl.DataFrame
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)
+    skipped_lines: int = 0
+    renamed_columns: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_table(path: Path, *, filename: str, options: ReadOptions | None = None) -> ReadResult:
+    """Read an uploaded file into a polars frame.
+
+    Args:
+        path: Where the uploaded bytes are.
+        filename: The name the user gave the file; its extension picks the format.
+        options: Sheet, delimiter, encoding and bad-line choices.
+
+    Returns:
+        The frame and what was found out while reading it.
+
+    Raises:
+        UnsupportedMediaType: The extension is not supported, or the content is not
+            what the extension says and not another format we read.
+        InvalidInput: The requested sheet does not exist.
+        DataProblem: The file is empty, has no data rows, or is malformed (the error
+            names the file and, where known, the line).
+    """
+    options = options or ReadOptions()
+    declared = _declared_format(filename)
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    actual, warnings = _actual_format(declared, head, filename=filename)
+    result = _read_format(actual, path, filename=filename, options=options)
+    result.warnings[:0] = warnings
+    frame, nested = flatten_nested(result.frame)
+    if nested:
+        result.warnings.append(
+            f"{len(nested)} column(s) hold nested values and were kept as JSON text: "
+            + ", ".join(f"'{name}'" for name in nested)
+            + "."
+        )
+    result.frame = frame
+    _check_not_empty(result, filename=filename)
+    return result
+
+
+def _declared_format(filename: str) -> str:
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in FORMATS_BY_EXTENSION:
+        allowed = ", ".join(FORMATS_BY_EXTENSION)
+        shown = f"'{suffix}'" if suffix else "no extension"
+        raise UnsupportedMediaType(
+            f"'{filename}' has {shown}; Narrate reads {allowed} files.",
+            hint="Save the data in one of those formats, or rename the file if it is one.",
+            details={"file": filename, "extension": suffix, "allowed": list(FORMATS_BY_EXTENSION)},
+        )
+    return FORMATS_BY_EXTENSION[suffix]
+
+
+def _actual_format(declared: str, head: bytes, *, filename: str) -> tuple[str, list[str]]:
+    sniffed = sniff_binary_format(head)
+    if sniffed == "xls":
+        raise UnsupportedMediaType(
+            f"'{filename}' is an old Excel (.xls) workbook, which Narrate does not read.",
+            hint="Open it in Excel or LibreOffice and save it as .xlsx or CSV.",
+            details={"file": filename, "detected": "xls", "problem": "content_mismatch"},
+        )
+    if (sniffed is None and declared in _TEXT_FORMATS) or sniffed == declared:
+        return declared, []
+    if sniffed is None:
+        raise UnsupportedMediaType(
+            f"'{filename}' is named like a {_FORMAT_NAMES[declared]} file, "
+            "but its content is not one.",
+            hint="Check that you picked the right file, or export it again.",
+            details={"file": filename, "expected": declared, "problem": "content_mismatch"},
+        )
+    return sniffed, [
+        f"The file is named like a {declared} file but is a {_FORMAT_NAMES[sniffed]} file; "
+        f"it was read as {_FORMAT_NAMES[sniffed]}."
+    ]
+
+
+def _read_format(fmt: str, path: Path, *, filename: str, options: ReadOptions) -> ReadResult:
+    if fmt in {"csv", "tsv"}:
+        read = read_delimited(
+            path,
+            filename=filename,
+            is_tsv=fmt == "tsv",
+            delimiter=options.delimiter,
+            encoding=options.encoding,
+            skip_bad_lines=options.skip_bad_lines,
+        )
+        return ReadResult(
+            frame=read.frame,
+            format="tsv" if read.delimiter == "\t" else "csv",
+            encoding=read.encoding,
+            delimiter=read.delimiter,
+            skipped_lines=read.skipped_lines,
+            renamed_columns=read.renamed_columns,
+            warnings=read.warnings,
+        )
+    if fmt == "xlsx":
+        sheet = read_excel(path, filename=filename, sheet=options.sheet)
+        result = ReadResult(
+            frame=sheet.frame, format="xlsx", sheet=sheet.sheet, sheets=sheet.sheets
+        )
+        result.renamed_columns = sheet.renamed_columns
+        return result
+    if fmt == "parquet":
+        return ReadResult(frame=read_parquet(path, filename=filename), format="parquet")
+    reader = read_json if fmt == "json" else read_jsonl
+    return ReadResult(frame=reader(path, filename=filename), format=fmt, encoding="utf-8")
+
+
+def _check_not_empty(result: ReadResult, *, filename: str) -> None:
+    if result.frame.width == 0:
+        raise DataProblem(
+            f"'{filename}' is empty: it has no columns.",
+            hint="Upload a file with a header row and at least one data row.",
+            details={"file": filename, "problem": "empty"},
+        )
+    if result.frame.height == 0:
+        raise DataProblem(
+            f"'{filename}' has column names but no data rows.",
+            hint="Upload a file with at least one row of data.",
+            details={"file": filename, "problem": "no_data_rows"},
+        )

@@ -1,0 +1,1 @@
+"""Deterministic plain-language narratives of data, models and predictions."""

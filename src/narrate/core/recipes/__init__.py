@@ -1,0 +1,37 @@
+"""Transform stage core: typed recipe steps with fit/apply, validation, preview and diff.
+
+A recipe is plain JSON/YAML ``{"steps": [{"step": "impute", ...}, ...]}``. Steps are
+pydantic models (:data:`Step`); :func:`validate_recipe` checks a recipe against a schema
+without data; :func:`fit_recipe` learns each step's parameters and returns a
+:class:`FittedRecipe` that replays them on new rows. Steps that remove or reorder rows
+are training-only: ``FittedRecipe.apply(df, for_prediction=True)`` skips them.
+"""
+
+from __future__ import annotations
+
+from narrate.core.recipes.catalog import step_catalog
+from narrate.core.recipes.diff import diff_frames
+from narrate.core.recipes.fit import FittedRecipe, fit_recipe
+from narrate.core.recipes.model import STEP_ALIASES, Recipe, Step, step_names
+from narrate.core.recipes.preview import check_data_loss, preview_recipe
+from narrate.core.recipes.sklearn import RecipeTransformer
+from narrate.core.recipes.stats import column_stats
+from narrate.core.recipes.validate import RecipeIssue, raise_if_invalid, validate_recipe
+
+__all__ = [
+    "STEP_ALIASES",
+    "FittedRecipe",
+    "Recipe",
+    "RecipeIssue",
+    "RecipeTransformer",
+    "Step",
+    "check_data_loss",
+    "column_stats",
+    "diff_frames",
+    "fit_recipe",
+    "preview_recipe",
+    "raise_if_invalid",
+    "step_catalog",
+    "step_names",
+    "validate_recipe",
+]

@@ -1,0 +1,382 @@
+"""The Transform stage: validate, preview and apply recipes; versions, lineage, diff.
+
+Applying a recipe runs as a job on the full data and creates a new immutable version
+holding the exact recipe, its parent and the fitted parameters. The same parent and the
+same recipe give the same content hash, and then the existing version is reused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+
+from narrate.bootstrap import Container
+from narrate.core.data.types import apply_type_overrides
+from narrate.core.recipes import (
+    FittedRecipe,
+    Recipe,
+    check_data_loss,
+    diff_frames,
+    fit_recipe,
+    preview_recipe,
+    step_catalog,
+    validate_recipe,
+)
+from narrate.errors import Conflict, DataProblem, InvalidInput, NotFound
+from narrate.jobs.context import JobContext
+from narrate.jobs.records import create_job
+from narrate.services.datasets import (
+    Owner,
+    cached_frame,
+    get_version,
+    load_frame,
+    store_version,
+    version_to_dict,
+)
+from narrate.storage.sql.tables import Dataset, DatasetVersion, utcnow
+
+__all__ = [
+    "APPLY_ENTRY",
+    "apply_recipe_job",
+    "compare_versions",
+    "create_apply_job",
+    "lineage",
+    "list_steps",
+    "parse_recipe",
+    "preview",
+    "reproduce_version",
+    "restore_version",
+    "start_apply",
+    "validate",
+]
+
+APPLY_ENTRY = "narrate.services.recipes:apply_recipe_job"
+TYPE_OVERRIDE_STEP = "cast_kinds"
+_SEED = 0
+
+
+def list_steps() -> list[dict[str, Any]]:
+    """Every step type with its JSON schema and description."""
+    return step_catalog()
+
+
+def parse_recipe(recipe: dict[str, Any] | str) -> Recipe:
+    """Parse a recipe document (JSON object, JSON text or YAML text)."""
+    return Recipe.parse(recipe)
+
+
+def _base(
+    container: Container, owner: Owner, dataset_id: str, version_id: str | None
+) -> tuple[Dataset, DatasetVersion]:
+    with container.db.session() as s:
+        dataset = s.get(Dataset, dataset_id)
+        if (
+            dataset is None
+            or dataset.deleted_at is not None
+            or (not owner.is_admin and dataset.owner_id != owner.user_id)
+        ):
+            raise NotFound(
+                f"No dataset with id '{dataset_id}'.", details={"dataset_id": dataset_id}
+            )
+        vid = version_id or dataset.current_version_id
+    version = get_version(container, owner, vid or "")
+    if version.dataset_id != dataset_id:
+        raise NotFound(
+            f"Version '{vid}' does not belong to dataset '{dataset_id}'.",
+            details={"parameter": "version_id"},
+        )
+    return dataset, version
+
+
+def validate(
+    container: Container,
+    owner: Owner,
+    dataset_id: str,
+    recipe: dict[str, Any] | str,
+    *,
+    version_id: str | None = None,
+) -> dict[str, Any]:
+    """Check a whole recipe against the version's columns without running it."""
+    dataset, version = _base(container, owner, dataset_id, version_id)
+    parsed = parse_recipe(recipe)
+    schema = cached_frame(container, version).schema
+    issues = validate_recipe(parsed, schema, target=dataset.target)
+    return {
+        "valid": not issues,
+        "issues": [i.to_dict() for i in issues],
+        "steps": [s.describe() for s in parsed.steps],
+    }
+
+
+def preview(
+    container: Container,
+    owner: Owner,
+    dataset_id: str,
+    recipe: dict[str, Any] | str,
+    *,
+    version_id: str | None = None,
+    sample_rows: int = 10_000,
+) -> dict[str, Any]:
+    """Run the recipe on a sample (stratified by the target) and describe the effect."""
+    dataset, version = _base(container, owner, dataset_id, version_id)
+    frame = cached_frame(container, version)
+    result = preview_recipe(
+        frame, recipe, target=dataset.target, sample_rows=sample_rows, seed=_SEED
+    )
+    result["version_id"] = version.id
+    return result
+
+
+def start_apply(
+    container: Container,
+    owner: Owner,
+    dataset_id: str,
+    recipe: dict[str, Any] | str,
+    *,
+    version_id: str | None = None,
+    confirm_data_loss: bool = False,
+) -> str:
+    """Create the apply job (see :func:`create_apply_job`) and submit it to the executor."""
+    if container.executor is None:
+        raise InvalidInput("No job executor is running.", code="no_executor")
+    job_id = create_apply_job(
+        container,
+        owner,
+        dataset_id,
+        recipe,
+        version_id=version_id,
+        confirm_data_loss=confirm_data_loss,
+    )
+    container.executor.submit(job_id, APPLY_ENTRY)
+    return job_id
+
+
+def create_apply_job(
+    container: Container,
+    owner: Owner,
+    dataset_id: str,
+    recipe: dict[str, Any] | str,
+    *,
+    version_id: str | None = None,
+    confirm_data_loss: bool = False,
+) -> str:
+    """Validate, check for data loss on a sample, then queue the apply job.
+
+    Raises:
+        InvalidInput: the recipe is invalid (``details.issues``).
+        Conflict: the recipe would remove > 50% of rows or the target, and
+            ``confirm_data_loss`` is false (``code="confirm_data_loss"``); nothing is created.
+        DataProblem: the recipe would leave no rows.
+    """
+    dataset, version = _base(container, owner, dataset_id, version_id)
+    parsed = parse_recipe(recipe)
+    sample = preview_recipe(
+        cached_frame(container, version), parsed, target=dataset.target, seed=_SEED
+    )
+    _guard_data_loss(sample.get("warnings", []), confirm_data_loss)
+    return create_job(
+        container.db,
+        owner.user_id,
+        "recipe.apply",
+        {
+            "dataset_id": dataset_id,
+            "version_id": version.id,
+            "recipe": parsed.model_dump(mode="json"),
+            "confirm_data_loss": confirm_data_loss,
+            "is_admin": owner.is_admin,
+        },
+    )
+
+
+def _guard_data_loss(warnings: list[dict[str, Any]], confirmed: bool) -> None:
+    codes = {w["code"] for w in warnings}
+    if "empty_result" in codes:
+        first = next(w for w in warnings if w["code"] == "empty_result")
+        raise DataProblem(first["message"], code="empty_result", details=first.get("details"))
+    if "data_loss" in codes and not confirmed:
+        messages = " ".join(w["message"] for w in warnings if w["code"] == "data_loss")
+        raise Conflict(
+            messages,
+            code="confirm_data_loss",
+            hint='Send "confirm_data_loss": true to apply it anyway.',
+            details={"warnings": [w for w in warnings if w["code"] == "data_loss"]},
+        )
+
+
+def apply_recipe_job(ctx: JobContext) -> dict[str, Any]:
+    """Job: fit the recipe on the full version and store the result as a new version."""
+    p = ctx.params
+    container = Container(ctx.settings, ctx.db, ctx.blobs)
+    owner = Owner(ctx.owner_id, bool(p.get("is_admin")))
+    dataset, version = _base(container, owner, p["dataset_id"], p["version_id"])
+    ctx.progress(0.02, "Loading the data")
+    frame = load_frame(container, version)
+    out, fitted = fit_recipe(
+        frame,
+        p["recipe"],
+        target=dataset.target,
+        seed=_SEED,
+        progress=lambda f, msg: ctx.progress(0.05 + 0.8 * f, msg),
+    )
+    removed = [c for c in frame.columns if c not in out.columns]
+    _guard_data_loss(
+        check_data_loss(frame.height, out.height, removed, dataset.target),
+        bool(p.get("confirm_data_loss")),
+    )
+    ctx.progress(0.88, "Saving the new version")
+    new = _store_result(container, dataset, version, out, fitted, created_by=ctx.owner_id)
+    return {"dataset_id": dataset.id, "version_id": new["id"], "reused": new["reused"]}
+
+
+def _kinds_from(version: DatasetVersion, out: pl.DataFrame) -> dict[str, Any]:
+    from narrate.core.data.types import classify_kinds
+
+    known = {c["name"]: c["kind"] for c in version.columns}
+    new_columns = [c for c in out.columns if c not in known]
+    fresh = classify_kinds(out.select(new_columns)) if new_columns else {}
+    return {c: known.get(c) or str(fresh.get(c, "")) for c in out.columns}
+
+
+def _store_result(
+    container: Container,
+    dataset: Dataset,
+    parent: DatasetVersion,
+    out: pl.DataFrame,
+    fitted: FittedRecipe,
+    *,
+    created_by: str,
+) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    from narrate.services.datasets import frame_to_parquet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        digest = container.blobs.put_file(frame_to_parquet(out, Path(tmp) / "v.parquet"))
+    with container.db.session() as s:
+        existing = s.scalar(
+            select(DatasetVersion).where(
+                DatasetVersion.parent_version_id == parent.id,
+                DatasetVersion.content_hash == digest,
+            )
+        )
+        ds = s.get(Dataset, dataset.id)
+        assert ds is not None  # noqa: S101 - loaded above in this job
+        if existing is not None:
+            ds.current_version_id, ds.updated_at = existing.id, utcnow()
+            return {**version_to_dict(existing), "reused": True}
+        new = store_version(
+            container,
+            s,
+            ds,
+            out,
+            _kinds_from(parent, out),
+            created_by=created_by,
+            parent_id=parent.id,
+            recipe=fitted.recipe.model_dump(mode="json"),
+            fitted_recipe=json.loads(fitted.model_dump_json()),
+            note=f"Recipe of {len(fitted.recipe.steps)} step(s) applied",
+        )
+        return {**version_to_dict(new), "reused": False}
+
+
+def lineage(container: Container, owner: Owner, version_id: str) -> dict[str, Any]:
+    """The graph of a version's dataset: versions as nodes, recipes as edges."""
+    version = get_version(container, owner, version_id)
+    with container.db.session() as s:
+        dataset = s.get(Dataset, version.dataset_id)
+        rows = list(
+            s.scalars(
+                select(DatasetVersion)
+                .where(DatasetVersion.dataset_id == version.dataset_id)
+                .order_by(DatasetVersion.number)
+            )
+        )
+    nodes = [
+        {
+            "id": v.id,
+            "type": "version",
+            "label": f"v{v.number}",
+            "n_rows": v.n_rows,
+            "n_columns": v.n_columns,
+            "note": v.note,
+            "created_at": v.created_at.isoformat(),
+            "is_current": dataset is not None and dataset.current_version_id == v.id,
+            "is_selected": v.id == version_id,
+        }
+        for v in rows
+    ]
+    edges = [
+        {
+            "from": v.parent_version_id,
+            "to": v.id,
+            "type": "recipe",
+            "steps": [st.get("step") for st in (v.recipe or {}).get("steps", [])],
+        }
+        for v in rows
+        if v.parent_version_id
+    ]
+    return {"dataset_id": version.dataset_id, "nodes": nodes, "edges": edges}
+
+
+def compare_versions(
+    container: Container, owner: Owner, version_a: str, version_b: str
+) -> dict[str, Any]:
+    """Schema changes, row counts, per-column stat deltas and a sample of changed rows."""
+    a, b = get_version(container, owner, version_a), get_version(container, owner, version_b)
+    diff = diff_frames(cached_frame(container, a), cached_frame(container, b))
+    return {"a": version_to_dict(a), "b": version_to_dict(b), "diff": diff}
+
+
+def _replay(container: Container, chain: list[DatasetVersion]) -> pl.DataFrame:
+    frame = load_frame(container, chain[0])
+    for v in chain[1:]:
+        steps = (v.recipe or {}).get("steps", [])
+        if steps and steps[0].get("step") == TYPE_OVERRIDE_STEP:
+            frame, _ = apply_type_overrides(frame, steps[0]["columns"])
+            continue
+        with container.db.session() as s:
+            dataset = s.get(Dataset, v.dataset_id)
+            target = dataset.target if dataset else None
+        if target is not None and target not in frame.columns:
+            target = None
+        frame, _ = fit_recipe(frame, v.recipe or {"steps": []}, target=target, seed=_SEED)
+    return frame
+
+
+def reproduce_version(container: Container, owner: Owner, version_id: str) -> dict[str, Any]:
+    """Rebuild a version from its root upload by replaying recipes; compare the hash."""
+    import tempfile
+    from pathlib import Path
+
+    from narrate.services.datasets import frame_to_parquet
+    from narrate.storage.blobs import hash_file
+
+    chain = [get_version(container, owner, version_id)]
+    while chain[0].parent_version_id:
+        chain.insert(0, get_version(container, owner, chain[0].parent_version_id))
+    frame = _replay(container, chain)
+    with tempfile.TemporaryDirectory() as tmp:
+        digest = hash_file(frame_to_parquet(frame, Path(tmp) / "r.parquet"))
+    target = chain[-1]
+    return {
+        "version_id": target.id,
+        "expected_hash": target.content_hash,
+        "reproduced_hash": digest,
+        "matches": digest == target.content_hash,
+        "replayed_versions": [v.id for v in chain],
+    }
+
+
+def restore_version(container: Container, owner: Owner, version_id: str) -> dict[str, Any]:
+    """Make an older version the dataset's working version (nothing is deleted)."""
+    version = get_version(container, owner, version_id)
+    with container.db.session() as s:
+        dataset = s.get(Dataset, version.dataset_id)
+        if dataset is None or dataset.deleted_at is not None:
+            raise NotFound(f"The dataset of version '{version_id}' is deleted.")
+        dataset.current_version_id, dataset.updated_at = version.id, utcnow()
+    return version_to_dict(version)

@@ -1,0 +1,219 @@
+"""Datasets: upload, list, read, rename, retype, delete/restore, rows, download, profile."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from narrate.core.data.readers import ReadOptions
+from narrate.errors import InvalidInput, TooLarge
+from narrate.services import datasets as svc
+from narrate.services.datasets import Owner
+from narrate.web.deps import AnalystUser, CurrentUser, Services
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["datasets"])
+_COPY_CHUNK = 1024 * 1024
+
+
+class DatasetPatch(BaseModel):
+    """Changes to a dataset; column type overrides create a new version."""
+
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    target: str | None = None
+    column_types: dict[str, str] | None = Field(
+        default=None,
+        description="column → integer, float, boolean, date, datetime, "
+        "categorical, text or identifier",
+    )
+
+
+def _check_declared_size(request: Request, limit: int, limit_mb: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise TooLarge(
+            f"The upload is {int(declared) / 1024 / 1024:.1f} MB; the limit is {limit_mb} MB.",
+            hint="Split the file or ask an admin to raise NARRATE_MAX_UPLOAD_MB.",
+            details={"limit_mb": limit_mb, "parameter": "file"},
+        )
+
+
+def _spool(upload: UploadFile, dest: Path, limit: int, limit_mb: int) -> None:
+    written = 0
+    with dest.open("wb") as out:
+        while chunk := upload.file.read(_COPY_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise TooLarge(
+                    f"'{upload.filename}' is larger than the {limit_mb} MB limit.",
+                    hint="Split the file or ask an admin to raise NARRATE_MAX_UPLOAD_MB.",
+                    details={"limit_mb": limit_mb, "file": upload.filename},
+                )
+            out.write(chunk)
+
+
+@router.post("/datasets", status_code=201, summary="Upload a file as a new dataset")
+async def upload(
+    request: Request,
+    principal: AnalystUser,
+    services: Services,
+    file: Annotated[UploadFile, File(description="CSV, TSV, XLSX, Parquet, JSON or JSONL")],
+    name: Annotated[str | None, Form()] = None,
+    sheet: Annotated[str | None, Form()] = None,
+    skip_bad_lines: Annotated[bool, Form()] = False,
+    target: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
+    """Parse, validate, profile and store an upload; nothing is kept when it fails."""
+    settings = services.settings
+    _check_declared_size(request, settings.max_upload_bytes, settings.max_upload_mb)
+    filename = Path(file.filename or "upload").name
+    with tempfile.TemporaryDirectory(prefix="narrate-upload-") as tmp:
+        path = Path(tmp) / "upload.bin"
+        await run_in_threadpool(
+            _spool, file, path, settings.max_upload_bytes, settings.max_upload_mb
+        )
+        options = ReadOptions(sheet=sheet or None, skip_bad_lines=skip_bad_lines)
+        return await run_in_threadpool(
+            lambda: svc.ingest_file(
+                services,
+                principal.user_id,
+                path,
+                filename=filename,
+                name=name,
+                target=target or None,
+                options=options,
+            )
+        )
+
+
+@router.get("/datasets", summary="List datasets")
+def list_datasets(
+    principal: CurrentUser,
+    services: Services,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The caller's datasets (all for admins), newest first."""
+    return svc.list_datasets(services, Owner.of(principal), offset=offset, limit=limit)
+
+
+@router.get("/datasets/{dataset_id}", summary="A dataset and its current version")
+def get_dataset(dataset_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """The dataset with its current version's columns and warnings."""
+    return svc.get_dataset(services, Owner.of(principal), dataset_id)
+
+
+@router.patch("/datasets/{dataset_id}", summary="Rename, describe, set target or retype")
+def patch_dataset(
+    dataset_id: str, body: DatasetPatch, principal: AnalystUser, services: Services
+) -> dict[str, Any]:
+    """Column type overrides create a new version; the rest edits the dataset."""
+    return svc.update_dataset(
+        services,
+        Owner.of(principal),
+        dataset_id,
+        name=body.name,
+        description=body.description,
+        target=body.target,
+        column_types=body.column_types,
+    )
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204, summary="Delete (restorable)")
+def delete_dataset(dataset_id: str, principal: AnalystUser, services: Services) -> None:
+    """Soft-delete: the dataset disappears from lists until restored."""
+    svc.delete_dataset(services, Owner.of(principal), dataset_id)
+
+
+@router.post("/datasets/{dataset_id}/restore", summary="Undo a delete")
+def restore_dataset(dataset_id: str, principal: AnalystUser, services: Services) -> Any:
+    """Bring a deleted dataset back."""
+    return svc.restore_dataset(services, Owner.of(principal), dataset_id)
+
+
+@router.get("/datasets/{dataset_id}/rows", summary="Rows of a version, paged")
+def rows(
+    dataset_id: str,
+    principal: CurrentUser,
+    services: Services,
+    version: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    sort: Annotated[str | None, Query(description="column, or -column for descending")] = None,
+    filter: Annotated[
+        str | None, Query(description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
+    ] = None,
+) -> dict[str, Any]:
+    """A page of rows, optionally sorted and filtered with a SQL condition."""
+    return svc.get_rows(
+        services,
+        Owner.of(principal),
+        dataset_id,
+        version_id=version,
+        offset=offset,
+        limit=limit,
+        sort=sort,
+        where=filter,
+    )
+
+
+@router.get("/datasets/{dataset_id}/versions", summary="All versions of a dataset")
+def versions(dataset_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """Versions, oldest first."""
+    return {"items": svc.list_versions(services, Owner.of(principal), dataset_id)}
+
+
+@router.get("/versions/{version_id}", summary="One version")
+def get_version(version_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """A version's metadata, columns, warnings and recipe."""
+    return svc.version_to_dict(svc.get_version(services, Owner.of(principal), version_id))
+
+
+@router.get("/versions/{version_id}/download", summary="Download a version")
+def download(
+    version_id: str,
+    principal: CurrentUser,
+    services: Services,
+    format: Literal["csv", "parquet"] = "csv",
+) -> Response:
+    """Stream a version as CSV or Parquet."""
+    version = svc.get_version(services, Owner.of(principal), version_id)
+    stem = f"{version.dataset_id}-v{version.number}"
+    if format == "parquet":
+        return StreamingResponse(
+            services.blobs.stream(version.blob),
+            media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.parquet"'},
+        )
+    frame = svc.load_frame(services, version)
+    return StreamingResponse(
+        svc.iter_csv(frame),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+    )
+
+
+@router.get("/versions/{version_id}/profile", summary="The stored profile of a version")
+def version_profile(version_id: str, principal: CurrentUser, services: Services) -> Response:
+    """Per-column statistics, warnings, PII findings and the narrative (precomputed)."""
+    version = svc.get_version(services, Owner.of(principal), version_id)
+    return Response(svc.profile_bytes(services, version), media_type="application/json")
+
+
+@router.get("/datasets/{dataset_id}/profile", summary="The profile of the current version")
+def dataset_profile(dataset_id: str, principal: CurrentUser, services: Services) -> Response:
+    """The current version's stored profile."""
+    owner = Owner.of(principal)
+    version_id = svc.get_dataset(services, owner, dataset_id)["version_id"]
+    if version_id is None:
+        raise InvalidInput("This dataset has no version yet.", code="no_version")
+    version = svc.get_version(services, owner, version_id)
+    return Response(svc.profile_bytes(services, version), media_type="application/json")
