@@ -18,7 +18,7 @@ from narrate import __version__
 from narrate.bootstrap import Container, build_container
 from narrate.config import Settings
 from narrate.jobs.records import recover_interrupted
-from narrate.web.api import auth, datasets, health, jobs, recipes, users
+from narrate.web.api import auth, datasets, health, jobs, models, recipes, users
 from narrate.web.errors import install_error_handlers
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware
 from narrate.web.pages import data as data_pages
@@ -69,7 +69,14 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     install_error_handlers(app)
 
-    for router in (auth.router, users.router, jobs.router, datasets.router, recipes.router):
+    for router in (
+        auth.router,
+        users.router,
+        jobs.router,
+        datasets.router,
+        recipes.router,
+        models.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(data_pages.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 import warnings
 from collections.abc import Callable
@@ -42,7 +43,12 @@ def library_versions() -> dict[str, str]:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            found[name] = "not installed"
+            # e.g. xgboost ships as the "xgboost-cpu" distribution: ask the module itself.
+            module = {"scikit-learn": "sklearn", "imbalanced-learn": "imblearn"}.get(name, name)
+            try:
+                found[name] = str(importlib.import_module(module).__version__)
+            except (ImportError, AttributeError):
+                found[name] = "not installed"
     return found
 
 

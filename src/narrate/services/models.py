@@ -1,0 +1,339 @@
+"""The model registry: list and read models, live training status, evaluations on any
+labelled version, refits, comparisons and model cards."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from narrate.bootstrap import Container
+from narrate.core.automl import TrainConfig, detect_problem, refit
+from narrate.core.evaluation import compare_models, evaluate, render_model_card
+from narrate.errors import InvalidInput, NotFound
+from narrate.jobs.context import JobContext
+from narrate.jobs.records import create_job, get_job, job_events
+from narrate.services.datasets import Owner, get_version, load_frame
+from narrate.services.training import (
+    REFIT_ENTRY,
+    _raw_input_pipeline,
+    _save_version,
+    _visible_model,
+    load_pipeline,
+    model_to_dict,
+    model_version_to_dict,
+)
+from narrate.storage.sql.tables import Dataset, Evaluation, Model, ModelVersion
+
+__all__ = [
+    "compare",
+    "evaluate_on_version",
+    "get_model",
+    "get_model_version",
+    "list_evaluations",
+    "list_models",
+    "model_card",
+    "refit_job",
+    "start_refit",
+]
+
+
+def list_models(container: Container, owner: Owner) -> list[dict[str, Any]]:
+    """The caller's models, newest first, with the current version's headline metric."""
+    with container.db.session() as s:
+        q = select(Model).where(Model.deleted_at.is_(None)).order_by(Model.created_at.desc())
+        if not owner.is_admin:
+            q = q.where(Model.owner_id == owner.user_id)
+        out = []
+        for m in s.scalars(q):
+            mv = s.get(ModelVersion, m.current_version_id) if m.current_version_id else None
+            out.append(
+                {
+                    **model_to_dict(m),
+                    "family": mv.family if mv else None,
+                    "metrics": mv.metrics if mv else {},
+                }
+            )
+        return out
+
+
+def _live(container: Container, job_id: str | None) -> dict[str, Any] | None:
+    if not job_id:
+        return None
+    job = get_job(container.db, job_id)
+    events = job_events(container.db, job_id, limit=10_000)
+    latest = next((e["data"] for e in reversed(events) if e.get("data")), None) or {}
+    board = next(
+        (
+            e["data"]["leaderboard"]
+            for e in reversed(events)
+            if e.get("data") and e["data"].get("leaderboard")
+        ),
+        [],
+    )
+    return {
+        "job_id": job_id,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "trials_done": latest.get("trials_done", 0),
+        "best_score": latest.get("best_score"),
+        "time_left_s": latest.get("time_left_s"),
+        "leaderboard": board,
+        "error": job.error,
+    }
+
+
+def get_model(container: Container, owner: Owner, model_id: str) -> dict[str, Any]:
+    """A model with its versions and, while training, the live leaderboard."""
+    with container.db.session() as s:
+        m = _visible_model(s, owner, model_id)
+        versions = list(
+            s.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.model_id == m.id)
+                .order_by(ModelVersion.number)
+            )
+        )
+        out = model_to_dict(m)
+    out["versions"] = [model_version_to_dict(v) for v in versions]
+    out["training"] = _live(container, out["job_id"])
+    return out
+
+
+def _visible_version(container: Container, owner: Owner, mv_id: str) -> ModelVersion:
+    with container.db.session() as s:
+        mv = s.get(ModelVersion, mv_id)
+        if mv is None or (not owner.is_admin and mv.owner_id != owner.user_id):
+            raise NotFound(
+                f"No model version with id '{mv_id}'.", details={"model_version_id": mv_id}
+            )
+        return mv
+
+
+def get_model_version(container: Container, owner: Owner, mv_id: str) -> dict[str, Any]:
+    """A model version with its holdout evaluation."""
+    mv = _visible_version(container, owner, mv_id)
+    out = model_version_to_dict(mv)
+    evals = list_evaluations(container, owner, mv_id)
+    holdout = next((e for e in evals if e["kind"] == "holdout"), None)
+    out["evaluation"] = _evaluation_body(container, holdout["id"]) if holdout else None
+    return out
+
+
+def _evaluation_body(container: Container, evaluation_id: str) -> dict[str, Any]:
+    with container.db.session() as s:
+        ev = s.get(Evaluation, evaluation_id)
+        assert ev is not None  # noqa: S101 - listed just before
+    body: dict[str, Any] = json.loads(container.blobs.get_bytes(ev.blob))
+    return {
+        **body,
+        "id": ev.id,
+        "kind": ev.kind,
+        "narrative": ev.narrative,
+        "dataset_version_id": ev.dataset_version_id,
+    }
+
+
+def list_evaluations(container: Container, owner: Owner, mv_id: str) -> list[dict[str, Any]]:
+    """Evaluations stored for a model version, oldest first."""
+    _visible_version(container, owner, mv_id)
+    with container.db.session() as s:
+        rows = s.scalars(
+            select(Evaluation)
+            .where(Evaluation.model_version_id == mv_id)
+            .order_by(Evaluation.created_at)
+        )
+        return [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "dataset_version_id": e.dataset_version_id,
+                "summary": e.summary,
+                "narrative": e.narrative,
+                "n_rows": e.n_rows,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in rows
+        ]
+
+
+def evaluate_on_version(
+    container: Container, owner: Owner, model_id: str, dataset_version_id: str
+) -> dict[str, Any]:
+    """Evaluate a model's current version on any labelled dataset version and store it.
+
+    Raises:
+        InvalidInput: the version lacks the target or a feature column.
+    """
+    from narrate.core.narrative.model import describe_model
+
+    with container.db.session() as s:
+        m = _visible_model(s, owner, model_id)
+        mv_id, target = m.current_version_id, m.target
+    if mv_id is None:
+        raise InvalidInput("This model has no trained version yet.", code="not_trained")
+    mv = _visible_version(container, owner, mv_id)
+    version = get_version(container, owner, dataset_version_id)
+    df = load_frame(container, version).to_pandas()
+    if target not in df.columns:
+        raise InvalidInput(
+            f"Version {dataset_version_id} has no '{target}' column, so it can't be used to "
+            "evaluate this model.",
+            code="missing_target",
+            details={"column": target},
+        )
+    df = df[df[target].notna()]
+    problem = detect_problem(df, target, override=mv.details.get("problem", {}).get("task"))
+    pipeline = load_pipeline(container, mv)
+    try:
+        body = evaluate(pipeline, df.drop(columns=[target]), df[target], problem, seed=mv.seed)
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput(
+            f"The model can't score version {dataset_version_id}: {exc}",
+            code="incompatible_data",
+            details={"version_id": dataset_version_id},
+        ) from exc
+    narrative = describe_model(
+        {**mv.details, "leaderboard": mv.leaderboard, "n_train": 0, "n_holdout": body["n_rows"]},
+        body,
+    )
+    blob = container.blobs.put_bytes(json.dumps(body, allow_nan=False).encode())
+    with container.db.session() as s:
+        ev = Evaluation(
+            owner_id=mv.owner_id,
+            model_version_id=mv.id,
+            dataset_version_id=version.id,
+            kind="external",
+            blob=blob,
+            summary=body.get("metrics", {}),
+            narrative=narrative,
+            n_rows=int(body["n_rows"]),
+        )
+        s.add(ev)
+        s.flush()
+        ev_id = ev.id
+    return _evaluation_body(container, ev_id)
+
+
+def start_refit(
+    container: Container, owner: Owner, model_id: str, dataset_version_id: str | None
+) -> dict[str, Any]:
+    """Retrain the current pipeline with its found hyperparameters on a newer version."""
+    with container.db.session() as s:
+        m = _visible_model(s, owner, model_id)
+        if m.current_version_id is None:
+            raise InvalidInput("This model has no trained version to refit.", code="not_trained")
+        dataset = s.get(Dataset, m.dataset_id)
+        vid = dataset_version_id or (dataset.current_version_id if dataset else None)
+    version = get_version(container, owner, vid or "")
+    job_id = create_job(
+        container.db,
+        owner.user_id,
+        "model.refit",
+        {"model_id": model_id, "version_id": version.id, "is_admin": owner.is_admin},
+    )
+    with container.db.session() as s:
+        row = s.get(Model, model_id)
+        assert row is not None  # noqa: S101 - read above
+        row.job_id, row.status = job_id, "training"
+    if container.executor is None:
+        raise InvalidInput("No job executor is running.", code="no_executor")
+    container.executor.submit(job_id, REFIT_ENTRY)
+    return {"model_id": model_id, "job_id": job_id}
+
+
+def refit_job(ctx: JobContext) -> dict[str, Any]:
+    """Job: rebuild the current model version's pipeline on a new dataset version."""
+    from narrate.core.narrative.model import describe_model
+    from narrate.services.training import _holdout_split_evaluation
+
+    container = Container(ctx.settings, ctx.db, ctx.blobs)
+    owner = Owner(ctx.owner_id, bool(ctx.params.get("is_admin")))
+    with container.db.session() as s:
+        m = _visible_model(s, owner, ctx.params["model_id"])
+        source_id = m.current_version_id
+    source = _visible_version(container, owner, source_id or "")
+    version = get_version(container, owner, ctx.params["version_id"])
+    ctx.progress(0.05, "Loading the data")
+    df = load_frame(container, version).to_pandas()
+    config = TrainConfig.model_validate(source.config)
+    spec = source.params
+    ctx.progress(0.2, f"Refitting {source.family} with its tuned settings")
+    evaluation, fitted = _holdout_split_evaluation(df, config, spec)
+    ctx.progress(0.7, "Fitting on all rows")
+    final = refit(spec, df, config)
+    summary = {
+        **source.details,
+        "leaderboard": source.leaderboard,
+        "config": source.config,
+        "duration_s": 0.0,
+        "refit_of": source.id,
+    }
+    narrative = describe_model(summary, evaluation)
+    artifact = _raw_input_pipeline(container, version, final)
+    mv = _save_version(
+        container,
+        m.id,
+        version,
+        artifact,
+        summary,
+        evaluation,
+        narrative,
+        family=source.family,
+        params=spec,
+        parent_id=source.id,
+    )
+    del fitted
+    return {"model_id": m.id, "model_version_id": mv}
+
+
+def compare(container: Container, owner: Owner, model_version_ids: list[str]) -> dict[str, Any]:
+    """Side-by-side metrics of two or more model versions (holdout evaluations)."""
+    if len(model_version_ids) < 2:
+        raise InvalidInput(
+            "Compare needs at least two model versions.", details={"parameter": "model_version_ids"}
+        )
+    evaluations = []
+    for mv_id in model_version_ids:
+        detail = get_model_version(container, owner, mv_id)
+        if detail["evaluation"] is None:
+            raise InvalidInput(f"Model version {mv_id} has no evaluation yet.")
+        evaluations.append(
+            {
+                **detail["evaluation"],
+                "name": f"{detail['family']} v{detail['number']}",
+                "model_version_id": mv_id,
+            }
+        )
+    return compare_models(evaluations)
+
+
+def model_card(container: Container, owner: Owner, mv_id: str, fmt: str) -> str:
+    """The downloadable model card (HTML or Markdown) of a model version."""
+    if fmt not in {"html", "md"}:
+        raise InvalidInput(
+            f"Format '{fmt}' is not offered; use html or md.", details={"parameter": "format"}
+        )
+    detail = get_model_version(container, owner, mv_id)
+    with container.db.session() as s:
+        m = s.get(Model, detail["model_id"])
+        dataset = s.get(Dataset, m.dataset_id) if m else None
+    version = get_version(container, owner, detail["dataset_version_id"])
+    result = {**detail["details"], "leaderboard": detail["leaderboard"], "config": detail["config"]}
+    context = {
+        "title": f"Model card: {m.name if m else detail['model_id']} (version {detail['number']})",
+        "result": result,
+        "evaluation": detail["evaluation"] or {},
+        "narrative": detail["narrative"],
+        "data_summary": {
+            "dataset": dataset.name if dataset else "",
+            "dataset version": version.number,
+            "rows": version.n_rows,
+            "columns": version.n_columns,
+            "model family": detail["family"],
+            "model size (bytes)": detail["size_bytes"],
+        },
+    }
+    return render_model_card(context, fmt="md" if fmt == "md" else "html")

@@ -1,0 +1,129 @@
+"""Train and Evaluate: start AutoML jobs, read the registry, evaluate, refit, compare."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from narrate.services import models as registry
+from narrate.services import training
+from narrate.services.datasets import Owner
+from narrate.web.deps import AnalystUser, CurrentUser, Services
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["models"])
+
+
+class TrainIn(BaseModel):
+    """A training request; everything but the dataset is optional."""
+
+    model_config = ConfigDict(extra="allow")
+
+    dataset_id: str
+    version_id: str | None = None
+    target: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    time_budget_s: float = Field(default=60, gt=0, le=24 * 3600)
+
+
+class EvaluateIn(BaseModel):
+    """A labelled dataset version to evaluate a model on."""
+
+    version_id: str
+
+
+class RefitIn(BaseModel):
+    """Refit on a newer version (default: the dataset's current one)."""
+
+    version_id: str | None = None
+
+
+class CompareIn(BaseModel):
+    """Two or more model versions."""
+
+    model_version_ids: list[str] = Field(min_length=2)
+
+
+@router.post("/models", status_code=202, summary="Train a model (AutoML job)")
+async def train(body: TrainIn, principal: AnalystUser, services: Services) -> dict[str, Any]:
+    """Detect the problem, then search models within the time budget as a job.
+
+    Extra fields are passed to the training configuration: task, metric, max_trials, seed,
+    cv, group_column, time_column, n_folds, families, imbalance, feature_selection,
+    ensembles, threshold, sensitive_columns.
+    """
+    options = body.model_dump(exclude={"dataset_id"}, exclude_none=True)
+    out = await run_in_threadpool(
+        training.start_training, services, Owner.of(principal), body.dataset_id, options
+    )
+    return {**out, "status_url": f"/api/v1/models/{out['model_id']}"}
+
+
+@router.get("/models", summary="The model registry")
+def list_models(principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """Models with their current version's metrics."""
+    return {"items": registry.list_models(services, Owner.of(principal))}
+
+
+@router.get("/models/{model_id}", summary="A model, its versions and live training status")
+def get_model(model_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """While training, ``training.leaderboard`` fills in as candidates finish."""
+    return registry.get_model(services, Owner.of(principal), model_id)
+
+
+@router.get("/model-versions/{mv_id}", summary="A model version with its evaluation")
+def get_model_version(mv_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """Metrics with intervals, curves, confusion matrix, slices, fairness, narrative."""
+    return registry.get_model_version(services, Owner.of(principal), mv_id)
+
+
+@router.post("/models/{model_id}/evaluations", status_code=201, summary="Evaluate on a version")
+async def evaluate(
+    model_id: str, body: EvaluateIn, principal: AnalystUser, services: Services
+) -> dict[str, Any]:
+    """Evaluate the current model version on any labelled dataset version."""
+    return await run_in_threadpool(
+        registry.evaluate_on_version, services, Owner.of(principal), model_id, body.version_id
+    )
+
+
+@router.get("/model-versions/{mv_id}/evaluations", summary="Stored evaluations")
+def evaluations(mv_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """Holdout and external evaluations of a model version."""
+    return {"items": registry.list_evaluations(services, Owner.of(principal), mv_id)}
+
+
+@router.post("/models/{model_id}/refit", status_code=202, summary="Refit without a search")
+def refit(model_id: str, body: RefitIn, principal: AnalystUser, services: Services) -> Any:
+    """Retrain the chosen pipeline with its hyperparameters on a newer version (job)."""
+    return registry.start_refit(services, Owner.of(principal), model_id, body.version_id)
+
+
+@router.post("/models/compare", summary="Compare model versions side by side")
+async def compare(body: CompareIn, principal: CurrentUser, services: Services) -> Any:
+    """Holdout metrics of two or more model versions."""
+    return await run_in_threadpool(
+        registry.compare, services, Owner.of(principal), body.model_version_ids
+    )
+
+
+@router.get("/model-versions/{mv_id}/card", summary="Download the model card")
+async def card(
+    mv_id: str,
+    principal: CurrentUser,
+    services: Services,
+    format: Literal["html", "md"] = "html",
+) -> Response:
+    """The document a reviewer signs off: data, setup, leaderboard, metrics, caveats."""
+    text = await run_in_threadpool(
+        registry.model_card, services, Owner.of(principal), mv_id, format
+    )
+    headers = {"Content-Disposition": f'attachment; filename="model-card-{mv_id}.{format}"'}
+    if format == "md":
+        return PlainTextResponse(text, media_type="text/markdown", headers=headers)
+    return HTMLResponse(text, headers=headers)
