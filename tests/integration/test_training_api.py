@@ -125,9 +125,10 @@ def test_saved_model_loads_in_a_fresh_process(
 
     mv = _visible_version(container, Owner("x", True), trained["model"]["current_version_id"])
     path = container.blobs.copy_to(mv.blob, tmp_path / "model.joblib")
+    csv = str(SAMPLES / "credit_data.csv")
     code = (
         "import sys, pandas as pd; from narrate.core.automl import load_model; "
-        f"m = load_model({str(path)!r}); df = pd.read_csv({str(SAMPLES / 'credit_data.csv')!r}).head(5); "
+        f"m = load_model({str(path)!r}); df = pd.read_csv({csv!r}).head(5); "
         "print(list(m.predict(df.drop(columns=['Status']))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
