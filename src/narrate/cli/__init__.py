@@ -165,8 +165,11 @@ def main() -> None:
 
 # Sub-command groups live in their own modules; they import the helpers above.
 from narrate.cli import datasets as _datasets  # noqa: E402
+from narrate.cli import models as _models  # noqa: E402
 from narrate.cli import recipes as _recipes  # noqa: E402
 
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_recipes.recipes_app, name="recipes")
 app.add_typer(_recipes.versions_app, name="versions")
+app.add_typer(_models.models_app, name="models")
+app.command("train")(_models.train_command)

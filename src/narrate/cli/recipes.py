@@ -14,7 +14,7 @@ from narrate.cli import DataDir, fail
 from narrate.cli.datasets import AsUser, local_container
 from narrate.errors import NarrateError
 
-__all__ = ["recipes_app", "versions_app"]
+__all__ = ["recipes_app", "run_with_progress", "versions_app"]
 
 recipes_app: typer.Typer = typer.Typer(
     help="Apply transformation recipes (JSON or YAML).", no_args_is_help=True
@@ -31,7 +31,7 @@ def _read_recipe(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _run_with_progress(container: Any, job_id: str, entry: str) -> dict[str, Any]:
+def run_with_progress(container: Any, job_id: str, entry: str) -> dict[str, Any]:
     """Run a job in this process while a progress bar follows its recorded progress."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -99,7 +99,7 @@ def recipes_apply(
         job_id = recipes.create_apply_job(
             container, owner, dataset_id, text, confirm_data_loss=confirm_data_loss
         )
-        result = _run_with_progress(container, job_id, recipes.APPLY_ENTRY)
+        result = run_with_progress(container, job_id, recipes.APPLY_ENTRY)
     except NarrateError as exc:
         raise fail(exc) from exc
     finally:

@@ -64,7 +64,7 @@ def _live(container: Container, job_id: str | None) -> dict[str, Any] | None:
     job = get_job(container.db, job_id)
     events = job_events(container.db, job_id, limit=10_000)
     latest = next((e["data"] for e in reversed(events) if e.get("data")), None) or {}
-    board = next(
+    board: list[Any] = next(
         (
             e["data"]["leaderboard"]
             for e in reversed(events)
