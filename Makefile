@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export NARRATE_DATA_DIR ?= ./narrate-data
 
-.PHONY: run test lint typecheck unit bench clean install install-dev
+.PHONY: run test lint typecheck unit bench clean install install-dev docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## Regenerate docs/cli.md from the commands' --help texts (a test checks it is current).
+docs: install-dev
+	$(BIN)/typer narrate.cli utils docs --name narrate --output docs/cli.md
