@@ -22,7 +22,7 @@ from narrate.jobs.records import finish_job, get_job, start_job
 from narrate.storage.blobs import FsspecBlobStore
 from narrate.storage.sql.database import Database
 
-__all__ = ["InlineExecutor", "JobExecutor", "LocalProcessExecutor", "run_job"]
+__all__ = ["InlineExecutor", "JobExecutor", "LocalProcessExecutor", "run_job", "warm_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +87,28 @@ def run_job(settings_json: str, job_id: str, entry: str) -> str:
     return "succeeded"
 
 
-class LocalProcessExecutor:
-    """Runs jobs in a pool of spawned worker processes so the server stays responsive."""
+def warm_worker() -> None:
+    """Import the heavy libraries once in a fresh worker so the first job starts fast."""
+    for name in ("polars", "sklearn", "narrate.services.recipes", "narrate.services.training"):
+        importlib.import_module(name)
 
-    def __init__(self, settings: Settings) -> None:
+
+class LocalProcessExecutor:
+    """Runs jobs in a pool of spawned worker processes so the server stays responsive.
+
+    Workers are started and warmed (libraries imported) in the background at creation,
+    so the first job does not pay for process start-up.
+    """
+
+    def __init__(self, settings: Settings, *, warm: bool = True) -> None:
         self._settings_json = settings.model_dump_json()
         self._db = Database(settings.resolved_database_url)
         self._pool = ProcessPoolExecutor(
             max_workers=settings.job_workers, mp_context=multiprocessing.get_context("spawn")
         )
+        if warm:
+            for _ in range(settings.job_workers):
+                self._pool.submit(warm_worker)
 
     def submit(self, job_id: str, entry: str) -> None:
         """Queue a job on the pool; a dead worker fails the job with a clear reason."""

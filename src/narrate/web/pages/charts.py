@@ -15,15 +15,20 @@ def _histogram(col: dict[str, Any]) -> dict[str, Any] | None:
     if not hist or not hist.get("counts"):
         return None
     edges = hist["edges"]
-    mids = [(a + b) / 2 for a, b in pairwise(edges)]
-    widths = [b - a for a, b in pairwise(edges)]
+    bar: dict[str, Any]
+    if all(isinstance(e, int | float) for e in edges):
+        bar = {
+            "x": [(a + b) / 2 for a, b in pairwise(edges)],
+            "width": [b - a for a, b in pairwise(edges)],
+        }
+    else:  # dates and times arrive as ISO strings: label each bin by its start
+        bar = {"x": [str(a) for a, _ in pairwise(edges)]}
     return {
         "data": [
             {
                 "type": "bar",
-                "x": mids,
+                **bar,
                 "y": hist["counts"],
-                "width": widths,
                 "marker": {"color": _ACCENT},
                 "hovertemplate": "%{x}: %{y} rows<extra></extra>",
             }
