@@ -55,6 +55,7 @@ def make_settings(tmp_path: Path, database_url: str, **extra: Any) -> Settings:
         database_url=database_url,
         load_samples=False,
         job_workers=1,
+        job_warmup=False,
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         **extra,
     )

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     job_workers: int = Field(
         default=2, ge=1, description="Processes in the local job pool (training, batch work)."
     )
+    job_warmup: bool = Field(
+        default=True,
+        description="Start job workers and import their libraries when the server starts, "
+        "so the first job starts fast.",
+    )
     load_samples: bool = Field(
         default=True,
         description="Load the bundled sample datasets for the first admin on first start.",

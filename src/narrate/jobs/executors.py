@@ -100,13 +100,13 @@ class LocalProcessExecutor:
     so the first job does not pay for process start-up.
     """
 
-    def __init__(self, settings: Settings, *, warm: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings_json = settings.model_dump_json()
         self._db = Database(settings.resolved_database_url)
         self._pool = ProcessPoolExecutor(
             max_workers=settings.job_workers, mp_context=multiprocessing.get_context("spawn")
         )
-        if warm:
+        if settings.job_warmup:
             for _ in range(settings.job_workers):
                 self._pool.submit(warm_worker)
 
