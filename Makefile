@@ -45,6 +45,8 @@ unit: install-dev
 
 ## Benchmarks; results land in bench/results/*.json
 bench: install-dev
+	$(BIN)/pip install --quiet -e '.[bench]'
+	test -x .venv-ydata/bin/python || ($(PYTHON) -m venv .venv-ydata && .venv-ydata/bin/pip install --quiet ydata-profiling)
 	$(BIN)/python bench/run.py
 
 clean:

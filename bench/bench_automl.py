@@ -124,7 +124,16 @@ def run_peer(
 
 def main() -> None:
     """Run every dataset and write the JSON results."""
-    budget = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("budget", nargs="?", type=float, default=60.0, help="seconds per run")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "automl.json"
+    )
+    parser.add_argument("--quick", action="store_true", help="10 s per run")
+    args = parser.parse_args()
+    budget = 10.0 if args.quick else args.budget
     warnings.simplefilter("ignore")
     results: dict[str, Any] = {"budget_s": budget, "datasets": {}}
     for name, target in DATASETS.items():
@@ -143,7 +152,7 @@ def main() -> None:
             "higher_is_better": higher,
         }
         print(name, json.dumps(results["datasets"][name]))
-    out = Path(__file__).parent / "results" / "automl.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
 

@@ -219,9 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/ingest_profile.json"))
     parser.add_argument("--ydata-rows", type=int, default=100_000)
     parser.add_argument("--ydata-timeout", type=float, default=YDATA_BUDGET_SECONDS)
-    parser.add_argument("--ydata-python", default=None, help="interpreter with ydata-profiling")
+    parser.add_argument(
+        "--ydata-python",
+        default=str(Path(".venv-ydata/bin/python"))
+        if Path(".venv-ydata/bin/python").exists()
+        else None,
+        help="interpreter with ydata-profiling (make bench creates .venv-ydata)",
+    )
+    parser.add_argument("--quick", action="store_true", help="100k rows")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rows = 100_000
     if args.child:
         mode, csv = args.child
         measure = _measure_narrate if mode == "narrate" else _measure_ydata

@@ -102,7 +102,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/recipes.json"))
     parser.add_argument("--preview-runs", type=int, default=20)
     parser.add_argument("--fit-runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="100k rows")
     args = parser.parse_args()
+    if args.quick:
+        args.rows = 100_000
 
     frame = build_frame(args.rows)
     pandas_frame = frame.to_pandas()
