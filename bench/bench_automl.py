@@ -8,7 +8,6 @@ own inner holdout is not used for the reported score.
 from __future__ import annotations
 
 import json
-import sys
 import time
 import warnings
 from importlib import resources

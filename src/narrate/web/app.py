@@ -22,6 +22,7 @@ from narrate.web.api import auth, datasets, health, jobs, models, recipes, users
 from narrate.web.errors import install_error_handlers
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware
 from narrate.web.pages import data as data_pages
+from narrate.web.pages import models as model_pages
 from narrate.web.pages import routes as pages
 
 __all__ = ["create_app"]
@@ -80,6 +81,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(data_pages.router)
+    app.include_router(model_pages.router)
     app.include_router(pages.router)
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
