@@ -70,6 +70,15 @@ def test_training_produces_a_registered_evaluated_model(
     assert ev["confusion_matrix"] and ev["curves"]["roc"]
     assert "Status" in mv["narrative"] and "ROC AUC" in mv["narrative"]
     assert m["training"]["leaderboard"], "the live leaderboard was reported through the job"
+    graph = client.get(f"/api/v1/versions/{trained['dataset']['version_id']}/lineage").json()
+    model_nodes = [n for n in graph["nodes"] if n["type"] == "model"]
+    assert [n["id"] for n in model_nodes] == [m["current_version_id"]]
+    assert {
+        "from": trained["dataset"]["version_id"],
+        "to": m["current_version_id"],
+        "type": "trained",
+        "steps": [],
+    } in graph["edges"]
 
 
 def test_model_card_downloads_as_html_and_markdown(

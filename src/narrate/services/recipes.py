@@ -36,7 +36,7 @@ from narrate.services.datasets import (
     store_version,
     version_to_dict,
 )
-from narrate.storage.sql.tables import Dataset, DatasetVersion, utcnow
+from narrate.storage.sql.tables import Dataset, DatasetVersion, Model, ModelVersion, utcnow
 
 __all__ = [
     "APPLY_ENTRY",
@@ -319,7 +319,38 @@ def lineage(container: Container, owner: Owner, version_id: str) -> dict[str, An
         for v in rows
         if v.parent_version_id
     ]
+    models = _model_children(container, [v.id for v in rows])
+    nodes += models["nodes"]
+    edges += models["edges"]
     return {"dataset_id": version.dataset_id, "nodes": nodes, "edges": edges}
+
+
+def _model_children(container: Container, version_ids: list[str]) -> dict[str, list[Any]]:
+    """Model versions trained on these dataset versions, as lineage children."""
+    with container.db.session() as s:
+        rows = s.execute(
+            select(ModelVersion, Model.name)
+            .join(Model, Model.id == ModelVersion.model_id)
+            .where(ModelVersion.dataset_version_id.in_(version_ids), Model.deleted_at.is_(None))
+            .order_by(ModelVersion.created_at)
+        ).all()
+    nodes = [
+        {
+            "id": mv.id,
+            "type": "model",
+            "label": f"{name} v{mv.number}",
+            "model_id": mv.model_id,
+            "family": mv.family,
+            "note": f"{mv.family} model",
+            "created_at": mv.created_at.isoformat(),
+        }
+        for mv, name in rows
+    ]
+    edges = [
+        {"from": mv.dataset_version_id, "to": mv.id, "type": "trained", "steps": []}
+        for mv, _ in rows
+    ]
+    return {"nodes": nodes, "edges": edges}
 
 
 def compare_versions(

@@ -233,8 +233,9 @@
       var traces = [{ x: ex, y: ey, mode: "lines", line: { color: "#9aa8c2", width: 2 }, hoverinfo: "none", type: "scatter" },
         { x: g.nodes.map(function (n) { return pos[n.id].x; }), y: g.nodes.map(function (n) { return pos[n.id].y; }),
           text: g.nodes.map(function (n) { return n.label; }), mode: "markers+text", textposition: "top center", type: "scatter",
-          marker: { size: 26, color: g.nodes.map(function (n) { return n.is_current ? "#2f6fed" : "#c9d4ea"; }) },
-          hovertext: g.nodes.map(function (n) { return n.label + ": " + n.n_rows + " rows, " + n.n_columns + " cols — " + n.note; }), hoverinfo: "text" }];
+          marker: { size: 26, symbol: g.nodes.map(function (n) { return n.type === "model" ? "diamond" : "circle"; }),
+            color: g.nodes.map(function (n) { return n.type === "model" ? "#1f8a4c" : (n.is_current ? "#2f6fed" : "#c9d4ea"); }) },
+          hovertext: g.nodes.map(function (n) { return n.type === "model" ? n.label + " — " + n.note : n.label + ": " + n.n_rows + " rows, " + n.n_columns + " cols — " + n.note; }), hoverinfo: "text" }];
       if (window.Plotly) {
         window.Plotly.newPlot("lineage-graph", traces, { showlegend: false, height: 220, margin: { t: 20, b: 20, l: 20, r: 20 },
           xaxis: { visible: false }, yaxis: { visible: false } }, { displaylogo: false, responsive: true });
@@ -243,13 +244,15 @@
       tbody.innerHTML = "";
       g.nodes.forEach(function (n) {
         var edge = g.edges.find(function (e) { return e.to === n.id; });
-        var tr = el("tr", { "data-version": n.id });
+        var tr = el("tr", { "data-version": n.id, "data-type": n.type });
         tr.appendChild(el("td", {}, n.label + (n.is_current ? " (working)" : "")));
-        tr.appendChild(el("td", {}, String(n.n_rows)));
-        tr.appendChild(el("td", {}, String(n.n_columns)));
+        tr.appendChild(el("td", {}, n.type === "model" ? "—" : String(n.n_rows)));
+        tr.appendChild(el("td", {}, n.type === "model" ? "—" : String(n.n_columns)));
         tr.appendChild(el("td", {}, edge ? edge.steps.join(" → ") : n.note));
         var td = el("td");
-        if (!n.is_current) {
+        if (n.type === "model") {
+          td.appendChild(el("a", { href: "/stages/evaluate?model=" + n.model_id }, "Evaluate"));
+        } else if (!n.is_current) {
           var b = el("button", { type: "button", "class": "small" }, "Make working");
           b.addEventListener("click", function () { api("POST", "/api/v1/versions/" + n.id + "/restore").then(function () { window.location.reload(); }); });
           td.appendChild(b);
