@@ -122,12 +122,39 @@ def preview(
 ) -> dict[str, Any]:
     """Run the recipe on a sample (stratified by the target) and describe the effect."""
     dataset, version = _base(container, owner, dataset_id, version_id)
-    frame = cached_frame(container, version)
+    sample = _preview_sample(container, version, dataset.target, sample_rows)
     result = preview_recipe(
-        frame, recipe, target=dataset.target, sample_rows=sample_rows, seed=_SEED
+        sample, recipe, target=dataset.target, sample_rows=sample.height, seed=_SEED
     )
+    result["rows"]["total"] = version.n_rows
+    result["rows"]["sampled"] = sample.height < version.n_rows
     result["version_id"] = version.id
     return result
+
+
+_SAMPLES: dict[tuple[str, str | None, int], pl.DataFrame] = {}
+
+
+def _preview_sample(
+    container: Container, version: DatasetVersion, target: str | None, rows: int
+) -> pl.DataFrame:
+    """The seeded (stratified) preview sample of a version, drawn once and kept.
+
+    Versions are immutable, so the same sample serves every preview a person makes while
+    editing a recipe; drawing it from a large frame is most of a preview's cost.
+    """
+    from narrate.core.recipes.sampling import sample_rows
+
+    target = target if target in {c["name"] for c in version.columns} else None
+    key = (version.blob, target, rows)
+    sample = _SAMPLES.get(key)
+    if sample is None:
+        frame = cached_frame(container, version)
+        sample = sample_rows(frame, n=rows, stratify=target, seed=_SEED)
+        if len(_SAMPLES) >= 8:
+            _SAMPLES.pop(next(iter(_SAMPLES)))
+        _SAMPLES[key] = sample
+    return sample
 
 
 def start_apply(
@@ -173,8 +200,9 @@ def create_apply_job(
     """
     dataset, version = _base(container, owner, dataset_id, version_id)
     parsed = parse_recipe(recipe)
+    drawn = _preview_sample(container, version, dataset.target, 10_000)
     sample = preview_recipe(
-        cached_frame(container, version), parsed, target=dataset.target, seed=_SEED
+        drawn, parsed, target=dataset.target, sample_rows=drawn.height, seed=_SEED
     )
     _guard_data_loss(sample.get("warnings", []), confirm_data_loss)
     return create_job(
