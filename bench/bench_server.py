@@ -145,7 +145,12 @@ def _measure(client: httpx.Client, csv: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     with csv.open("rb") as fh:
-        r = client.post("/api/v1/datasets", files={"file": ("big.csv", fh)}, data={"target": "y"})
+        r = client.post(
+            "/api/v1/datasets",
+            params={"filename": "big.csv", "target": "y"},
+            content=fh,
+            headers={"Content-Type": "application/octet-stream"},
+        )
     r.raise_for_status()
     out["upload_profile_s"] = round(time.perf_counter() - t0, 2)
     dataset = r.json()

@@ -224,3 +224,29 @@ def test_profile_is_stored_and_served_with_pii_and_narrative(client: httpx.Clien
     assert "60" in profile["narrative"]
     same = client.get(f"/api/v1/datasets/{d['id']}/profile").json()
     assert same == profile
+
+
+def test_raw_body_upload_streams_with_filename(client: httpx.Client) -> None:
+    r = client.post(
+        "/api/v1/datasets",
+        params={"filename": "penguins.csv", "target": "species", "name": "raw penguins"},
+        content=(SAMPLES / "penguins.csv").read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "raw penguins" and r.json()["target"] == "species"
+    assert r.json()["version"]["n_rows"] == 344
+
+
+def test_raw_body_upload_without_filename_is_refused(client: httpx.Client) -> None:
+    r = client.post(
+        "/api/v1/datasets",
+        content=b"a,b\n1,2\n",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"]["parameter"] == "filename"
+
+
+def test_multipart_without_file_field_is_refused(client: httpx.Client) -> None:
+    r = client.post("/api/v1/datasets", files={"data": ("x.csv", b"a,b\n1,2\n")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "missing_file"

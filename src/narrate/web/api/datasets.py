@@ -6,10 +6,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from narrate.core.data.readers import ReadOptions
 from narrate.errors import InvalidInput, TooLarge
@@ -46,47 +47,127 @@ def _check_declared_size(request: Request, limit: int, limit_mb: int) -> None:
         )
 
 
-def _spool(upload: UploadFile, dest: Path, limit: int, limit_mb: int) -> None:
+def _too_large(filename: str, limit_mb: int) -> TooLarge:
+    return TooLarge(
+        f"'{filename}' is larger than the {limit_mb} MB limit.",
+        hint="Split the file or ask an admin to raise NARRATE_MAX_UPLOAD_MB.",
+        details={"limit_mb": limit_mb, "file": filename},
+    )
+
+
+def _spool(upload: StarletteUploadFile, dest: Path, limit: int, limit_mb: int) -> None:
     written = 0
     with dest.open("wb") as out:
         while chunk := upload.file.read(_COPY_CHUNK):
             written += len(chunk)
             if written > limit:
-                raise TooLarge(
-                    f"'{upload.filename}' is larger than the {limit_mb} MB limit.",
-                    hint="Split the file or ask an admin to raise NARRATE_MAX_UPLOAD_MB.",
-                    details={"limit_mb": limit_mb, "file": upload.filename},
-                )
+                raise _too_large(upload.filename or "upload", limit_mb)
             out.write(chunk)
 
 
-@router.post("/datasets", status_code=201, summary="Upload a file as a new dataset")
+async def _stream_body(
+    request: Request, dest: Path, filename: str, limit: int, limit_mb: int
+) -> None:
+    """Write a raw request body to disk as it arrives, stopping at the size limit."""
+    written = 0
+    with dest.open("wb") as out:
+        async for chunk in request.stream():
+            written += len(chunk)
+            if written > limit:
+                raise _too_large(filename, limit_mb)
+            out.write(chunk)
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                        "sheet": {"type": "string"},
+                        "skip_bad_lines": {"type": "boolean"},
+                        "target": {"type": "string"},
+                    },
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def _form_text(form: Any, key: str, default: str | None) -> str | None:
+    value = form.get(key)
+    return value if isinstance(value, str) and value != "" else default
+
+
+@router.post(
+    "/datasets",
+    status_code=201,
+    summary="Upload a file as a new dataset",
+    openapi_extra=_UPLOAD_BODY,
+)
 async def upload(
     request: Request,
     principal: AnalystUser,
     services: Services,
-    file: Annotated[UploadFile, File(description="CSV, TSV, XLSX, Parquet, JSON or JSONL")],
-    name: Annotated[str | None, Form()] = None,
-    sheet: Annotated[str | None, Form()] = None,
-    skip_bad_lines: Annotated[bool, Form()] = False,
-    target: Annotated[str | None, Form()] = None,
+    filename: Annotated[str | None, Query(description="Raw uploads: the file's name")] = None,
+    name: Annotated[str | None, Query()] = None,
+    sheet: Annotated[str | None, Query()] = None,
+    skip_bad_lines: Annotated[bool, Query()] = False,
+    target: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Parse, validate, profile and store an upload; nothing is kept when it fails."""
+    """Parse, validate, profile and store an upload; nothing is kept when it fails.
+
+    Send either ``multipart/form-data`` with the file in field ``file`` (options as form
+    fields), or the raw file as the body (``application/octet-stream``) with
+    ``?filename=data.csv`` and options as query parameters — the raw form streams straight
+    to disk and is the fastest for large files.
+    """
     settings = services.settings
-    _check_declared_size(request, settings.max_upload_bytes, settings.max_upload_mb)
-    filename = Path(file.filename or "upload").name
+    limit, limit_mb = settings.max_upload_bytes, settings.max_upload_mb
+    _check_declared_size(request, limit, limit_mb)
     with tempfile.TemporaryDirectory(prefix="narrate-upload-") as tmp:
         path = Path(tmp) / "upload.bin"
-        await run_in_threadpool(
-            _spool, file, path, settings.max_upload_bytes, settings.max_upload_mb
-        )
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form(max_files=1, max_fields=10)
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise InvalidInput(
+                    "Send the file in the multipart field 'file'.",
+                    code="missing_file",
+                    details={"parameter": "file"},
+                )
+            filename = Path(file.filename or "upload").name
+            await run_in_threadpool(_spool, file, path, limit, limit_mb)
+            name = _form_text(form, "name", name)
+            sheet = _form_text(form, "sheet", sheet)
+            target = _form_text(form, "target", target)
+            skip_bad_lines = _form_text(form, "skip_bad_lines", "") in {"true", "1", "on"} or (
+                skip_bad_lines
+            )
+        else:
+            if not filename:
+                raise InvalidInput(
+                    "Name the file: add ?filename=data.csv (its extension tells the format), "
+                    "or send multipart/form-data with a 'file' field.",
+                    code="missing_filename",
+                    details={"parameter": "filename"},
+                )
+            filename = Path(filename).name
+            await _stream_body(request, path, filename, limit, limit_mb)
         options = ReadOptions(sheet=sheet or None, skip_bad_lines=skip_bad_lines)
         return await run_in_threadpool(
             lambda: svc.ingest_file(
                 services,
                 principal.user_id,
                 path,
-                filename=filename,
+                filename=filename or "upload",
                 name=name,
                 target=target or None,
                 options=options,

@@ -17,9 +17,13 @@
       errorBox.hidden = false;
       return;
     }
-    var data = new FormData(form);
+    // Send the raw file (streamed to disk by the server), options in the query string.
+    var params = new URLSearchParams({ filename: file.name });
+    ["name", "sheet"].forEach(function (k) { var v = form.elements[k].value; if (v) params.set(k, v); });
+    if (form.elements.skip_bad_lines.checked) params.set("skip_bad_lines", "true");
     var xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/v1/datasets");
+    xhr.open("POST", "/api/v1/datasets?" + params.toString());
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
     xhr.setRequestHeader("X-CSRF-Token", document.body.dataset.csrf || "");
     xhr.setRequestHeader("Accept", "application/json");
     bar.hidden = false;
@@ -45,6 +49,6 @@
       }
     };
     xhr.onerror = function () { errorBox.textContent = "The connection failed during the upload."; errorBox.hidden = false; };
-    xhr.send(data);
+    xhr.send(file);
   });
 })();
