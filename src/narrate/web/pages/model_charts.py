@@ -156,7 +156,14 @@ def _gain(gain: dict[str, Any]) -> dict[str, Any]:
             "Gain and lift",
             "Share of rows, highest scores first",
             "Share of positives found",
-            yaxis2={"title": {"text": "Lift"}, "overlaying": "y", "side": "right"},
+            yaxis2={
+                "title": {"text": "Lift"},
+                "overlaying": "y",
+                "side": "right",
+                "tickmode": "auto",
+                "range": [0, max(gain["lift"], default=1) * 1.1],
+                "showgrid": False,
+            },
             margin={"t": 30, "r": 50, "b": 40, "l": 50},
         ),
     }
