@@ -102,6 +102,9 @@ def test_evaluate_on_another_labelled_version(
     )
     assert r.status_code == 201, r.text
     assert r.json()["kind"] == "external" and r.json()["n_rows"] == 4454
+    stored = client.get(f"/api/v1/evaluations/{r.json()['id']}")
+    assert stored.status_code == 200 and stored.json()["metrics"] == r.json()["metrics"]
+    assert client.get("/api/v1/evaluations/nope").status_code == 404
     other = _upload(client, "penguins.csv", "species")
     bad = client.post(
         f"/api/v1/models/{trained['model']['id']}/evaluations",

@@ -4,6 +4,7 @@ labelled version, refits, comparisons and model cards."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from narrate.storage.sql.tables import Dataset, Evaluation, Model, ModelVersion
 __all__ = [
     "compare",
     "evaluate_on_version",
+    "get_evaluation",
     "get_model",
     "get_model_version",
     "list_evaluations",
@@ -134,6 +136,18 @@ def _evaluation_body(container: Container, evaluation_id: str) -> dict[str, Any]
         "narrative": ev.narrative,
         "dataset_version_id": ev.dataset_version_id,
     }
+
+
+def get_evaluation(container: Container, owner: Owner, evaluation_id: str) -> dict[str, Any]:
+    """One stored evaluation in full (metrics, charts data, narrative)."""
+    with container.db.session() as s:
+        ev = s.get(Evaluation, evaluation_id)
+        if ev is None or (not owner.is_admin and ev.owner_id != owner.user_id):
+            raise NotFound(
+                f"No evaluation with id '{evaluation_id}'.",
+                details={"evaluation_id": evaluation_id},
+            )
+    return _evaluation_body(container, evaluation_id)
 
 
 def list_evaluations(container: Container, owner: Owner, mv_id: str) -> list[dict[str, Any]]:
@@ -261,6 +275,7 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
     config = TrainConfig.model_validate(source.config)
     spec = source.params
     ctx.progress(0.2, f"Refitting {source.family} with its tuned settings")
+    started = time.monotonic()
     evaluation, fitted = _holdout_split_evaluation(df, config, spec)
     ctx.progress(0.7, "Fitting on all rows")
     final = refit(spec, df, config)
@@ -268,7 +283,7 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
         **source.details,
         "leaderboard": source.leaderboard,
         "config": source.config,
-        "duration_s": 0.0,
+        "duration_s": round(time.monotonic() - started, 3),
         "refit_of": source.id,
     }
     narrative = describe_model(summary, evaluation)

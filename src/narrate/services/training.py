@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ from narrate.core.automl import (
     save_model,
     train,
 )
+from narrate.core.automl.config import FAMILIES, ImbalanceStrategy
 from narrate.core.automl.results import ProgressUpdate, TrainResult
+from narrate.core.automl.scoring import DEFAULT_METRICS, METRICS
 from narrate.core.evaluation import evaluate
 from narrate.core.narrative.model import describe_model
 from narrate.errors import InvalidInput, NotFound
@@ -37,6 +40,9 @@ from narrate.services.datasets import Owner, cached_frame, get_version, load_fra
 from narrate.storage.sql.tables import Dataset, DatasetVersion, Evaluation, Model, ModelVersion
 
 __all__ = [
+    "FAMILIES",
+    "IMBALANCE_STRATEGIES",
+    "METRIC_CHOICES",
     "TRAIN_ENTRY",
     "load_pipeline",
     "model_to_dict",
@@ -47,6 +53,10 @@ __all__ = [
 ]
 
 TRAIN_ENTRY = "narrate.services.training:train_job"
+#: What the Train forms offer (re-exported so transports need not reach into core).
+IMBALANCE_STRATEGIES: tuple[str, ...] = typing.get_args(ImbalanceStrategy)
+METRIC_CHOICES = METRICS
+DEFAULT_METRIC_BY_TASK = DEFAULT_METRICS
 REFIT_ENTRY = "narrate.services.models:refit_job"
 
 
@@ -387,11 +397,13 @@ def _holdout_split_evaluation(
         known, test_size=config.holdout_fraction, random_state=config.seed, stratify=stratify
     )
     fitted = refit(spec, train_rows, config)
+    sensitive = [c for c in config.sensitive_columns if c in hold_rows.columns]
     evaluation = evaluate(
         fitted,
         hold_rows.drop(columns=[config.target]),
         hold_rows[config.target],
         problem,
+        sensitive=hold_rows[sensitive] if sensitive else None,
         seed=config.seed,
     )
     return evaluation, fitted

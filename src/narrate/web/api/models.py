@@ -98,6 +98,12 @@ def evaluations(mv_id: str, principal: CurrentUser, services: Services) -> dict[
     return {"items": registry.list_evaluations(services, Owner.of(principal), mv_id)}
 
 
+@router.get("/evaluations/{evaluation_id}", summary="One stored evaluation in full")
+def get_evaluation(evaluation_id: str, principal: CurrentUser, services: Services) -> Any:
+    """Metrics with intervals, curves, confusion matrix, slices, fairness and narrative."""
+    return registry.get_evaluation(services, Owner.of(principal), evaluation_id)
+
+
 @router.post("/models/{model_id}/refit", status_code=202, summary="Refit without a search")
 def refit(model_id: str, body: RefitIn, principal: AnalystUser, services: Services) -> Any:
     """Retrain the chosen pipeline with its hyperparameters on a newer version (job)."""

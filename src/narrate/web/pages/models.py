@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from narrate.core.automl.config import FAMILIES, ImbalanceStrategy
-from narrate.core.automl.scoring import DEFAULT_METRICS, METRICS
 from narrate.errors import NarrateError, NotFound
 from narrate.services import datasets as data_svc
 from narrate.services import models as registry
 from narrate.services.auth import Principal
 from narrate.services.datasets import Owner
+from narrate.services.training import (
+    DEFAULT_METRIC_BY_TASK as DEFAULT_METRICS,
+)
+from narrate.services.training import (
+    FAMILIES,
+    IMBALANCE_STRATEGIES,
+)
+from narrate.services.training import (
+    METRIC_CHOICES as METRICS,
+)
 from narrate.web.deps import Services, get_principal
 from narrate.web.pages import model_charts
 from narrate.web.pages.routes import render
@@ -49,7 +57,7 @@ def _train_options() -> dict[str, Any]:
     """The choices offered in the Advanced section of the Train form."""
     return {
         "families": list(FAMILIES),
-        "imbalance": list(get_args(ImbalanceStrategy)),
+        "imbalance": list(IMBALANCE_STRATEGIES),
         "metrics": {task: list(names) for task, names in METRICS.items()},
         "default_metrics": DEFAULT_METRICS,
     }
