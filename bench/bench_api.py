@@ -13,14 +13,15 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serverproc import running_server
 
 
 def _free_port() -> int:
@@ -67,47 +68,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     total = 200 if args.quick else args.requests
-    narrate = str(Path(sys.executable).parent / "narrate")
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NARRATE_")}
-        env |= {
-            "NARRATE_DATA_DIR": tmp,
-            "NARRATE_LOAD_SAMPLES": "false",
-            "NARRATE_LOG_LEVEL": "WARNING",
+    with running_server() as server:
+        base = server.base_url
+        auth = {"Authorization": f"Bearer {server.token}"}
+        results: dict[str, Any] = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}
         }
-        subprocess.run([narrate, "db", "upgrade"], env=env, check=True, capture_output=True)
-        port = _free_port()
-        log = Path(tmp) / "serve.log"
-        with log.open("w") as fh:
-            proc = subprocess.Popen(
-                [narrate, "serve", "--port", str(port)], env=env, stdout=fh, stderr=fh
-            )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    httpx.get(base + "/health/live", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            password = log.read_text().split("password: ", 1)[1].split()[0]
-            token = httpx.post(
-                base + "/api/v1/auth/token", json={"username": "admin", "password": password}
-            ).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            results: dict[str, Any] = {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}
-            }
-            for name, path, headers in (
-                ("health_live", "/health/live", {}),
-                ("jobs_list", "/api/v1/jobs", auth),
-            ):
-                results[name] = [
-                    asyncio.run(_load(base + path, headers, total, c)) for c in (1, 8, 32)
-                ]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+        for name, path, headers in (
+            ("health_live", "/health/live", {}),
+            ("jobs_list", "/api/v1/jobs", auth),
+        ):
+            results[name] = [asyncio.run(_load(base + path, headers, total, c)) for c in (1, 8, 32)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -54,7 +54,7 @@ def run_narrate(
         if task != "regression"
         else (test_df[target].to_numpy(dtype=float))
     )
-    predicted = predict_scores(result.best_pipeline, test_df.drop(columns=[target]), task, classes)
+    predicted = predict_scores(result.deployable, test_df.drop(columns=[target]), task, classes)
     return {
         "task": task,
         "metric": result.metric,

@@ -14,9 +14,7 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_recipes import RECIPE, build_frame
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from serverproc import running_server
 
 
 def _server_seconds(metrics: str, route: str, method: str) -> tuple[float, int]:
@@ -76,7 +69,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k rows")
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
-    narrate = str(Path(sys.executable).parent / "narrate")
     results: dict[str, Any] = {
         "rows": rows,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -85,42 +77,10 @@ def main() -> None:
         csv = Path(tmp) / "big.csv"
         build_frame(rows).write_csv(csv)
         results["csv_mb"] = round(csv.stat().st_size / 1e6, 1)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NARRATE_")}
-        env |= {
-            "NARRATE_DATA_DIR": str(Path(tmp) / "data"),
-            "NARRATE_LOAD_SAMPLES": "false",
-            "NARRATE_LOG_LEVEL": "WARNING",
-            "NARRATE_MAX_UPLOAD_MB": "2000",
-        }
-        subprocess.run([narrate, "db", "upgrade"], env=env, check=True, capture_output=True)
-        port = _free_port()
-        log = Path(tmp) / "serve.log"
-        with log.open("w") as fh:
-            proc = subprocess.Popen(
-                [narrate, "serve", "--port", str(port)], env=env, stdout=fh, stderr=fh
-            )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    httpx.get(base + "/health/live", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            password = log.read_text().split("password: ", 1)[1].split()[0]
-            token = httpx.post(
-                base + "/api/v1/auth/token", json={"username": "admin", "password": password}
-            ).json()["access_token"]
-            with httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=600
-            ) as client:
+        with running_server(max_upload_mb="2000") as server:
+            headers = {"Authorization": f"Bearer {server.token}"}
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=600) as client:
                 results.update(_measure(client, csv))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            tail = log.read_text().splitlines()[-15:]
-            if proc.returncode not in (0, -15):
-                print("\n".join(tail), file=sys.stderr)
     targets = {
         "upload_profile_s": 10.0,
         "profile_api_server_ms": 100.0,

@@ -253,7 +253,7 @@ def _store_training(
     summary = result.to_dict()
     narrative = describe_model(summary, evaluation)
     ctx.progress(0.95, "Saving the model")
-    artifact = _raw_input_pipeline(container, version, result.best_pipeline)
+    artifact = _raw_input_pipeline(container, version, result.deployable)
     mv = _save_version(
         container,
         model_id,

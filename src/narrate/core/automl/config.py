@@ -104,6 +104,12 @@ class TrainConfig(BaseModel):
     imbalance: ImbalanceStrategy = "auto"
     feature_selection: FeatureSelectionConfig = Field(default_factory=FeatureSelectionConfig)
     ensembles: bool = True
+    refit_full: bool = Field(
+        default=True,
+        description="After the holdout is scored, refit the chosen model on all labelled "
+        "rows (holdout included) for the saved model, as PyCaret's finalize and FLAML's "
+        "retrain_full do; the reported metrics stay those of the holdout.",
+    )
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
     sensitive_columns: list[str] = Field(default_factory=list)
     n_jobs: int = Field(default_factory=_default_n_jobs, ge=1)

@@ -53,6 +53,14 @@ class TrainResult:
     best_spec: dict[str, Any]
     cancelled: bool = False
     trials_done: int = 0
+    #: The model to save: ``best_pipeline`` refitted on every labelled row when
+    #: ``config.refit_full`` (else ``best_pipeline`` itself).
+    final_pipeline: Any = None
+
+    @property
+    def deployable(self) -> Any:
+        """The pipeline to save and serve."""
+        return self.final_pipeline if self.final_pipeline is not None else self.best_pipeline
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable summary (no fitted objects, no row arrays)."""
@@ -76,4 +84,5 @@ class TrainResult:
             "best_spec": self.best_spec,
             "cancelled": self.cancelled,
             "trials_done": self.trials_done,
+            "refit_full": self.final_pipeline is not None,
         }

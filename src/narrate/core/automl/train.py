@@ -32,7 +32,7 @@ from narrate.errors import InvalidInput
 __all__ = ["library_versions", "refit", "train"]
 
 _PACKAGES = ("scikit-learn", "lightgbm", "xgboost", "optuna", "imbalanced-learn", "pandas", "numpy")
-_SEARCH_SHARE = 0.75  # the rest of the budget is kept for ensembles and the final refit
+_SEARCH_SHARE = 0.8  # the rest of the budget is kept for ensembles and the final refits
 _WARNING_SAMPLE = 20_000
 
 
@@ -179,6 +179,10 @@ def train(
             y_dev[:10],
         )
     dropped = {**drop_reasons, **_selector_drops(final)}
+    full = None
+    if config.refit_full and not (should_stop and should_stop()):
+        report(ProgressUpdate(0.95, "Refitting the chosen model on all labelled rows."))
+        full = _refit_all_rows(final, X, y)
     report(ProgressUpdate(1.0, "Training finished.", outcome.trials_done))
     return TrainResult(
         problem=problem,
@@ -201,6 +205,7 @@ def train(
         best_spec=ranked[0].spec.to_dict(),
         cancelled=outcome.cancelled,
         trials_done=outcome.trials_done,
+        final_pipeline=full,
     )
 
 
@@ -328,6 +333,16 @@ def _final_model(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         return estimator.fit(ctx.X, ctx.y), oof, ensemble_info
+
+
+def _refit_all_rows(model: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
+    """A fresh copy of the chosen model (same settings, threshold included) fitted on
+    every labelled row, development and holdout alike."""
+    from sklearn.base import clone
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        return clone(model).fit(X, y)
 
 
 def _pipeline(spec: CandidateSpec, ctx: SearchContext) -> Any:

@@ -118,4 +118,9 @@ def describe_model(result: dict[str, Any], evaluation: dict[str, Any]) -> str:
         sentences.extend(entry.get("flags", []) or [f"No large gaps were found across '{column}'."])
     if result.get("cancelled"):
         sentences.append("Training was stopped early, so a better model may exist.")
+    if result.get("refit_full"):
+        sentences.append(
+            "The saved model was then refitted on all labelled rows, the held-out ones "
+            "included, with the same settings; the figures above come from before that."
+        )
     return " ".join(sentences)
