@@ -339,9 +339,17 @@ def _refit_all_rows(model: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
     """A fresh copy of the chosen model (same settings, threshold included) fitted on
     every labelled row, development and holdout alike."""
     from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning)
+        if isinstance(model, FixedThresholdClassifier) and isinstance(
+            model.estimator, FrozenEstimator
+        ):
+            # A tuned threshold wraps a frozen (prefit) model: refit what is inside it.
+            inner = clone(model.estimator.estimator).fit(X, y)
+            return apply_threshold(inner, model.threshold, model.pos_label, X.iloc[:10], y[:10])
         return clone(model).fit(X, y)
 
 

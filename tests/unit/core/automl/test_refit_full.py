@@ -37,3 +37,21 @@ def test_final_pipeline_is_refitted_on_all_rows(refit_full: bool) -> None:
     assert not np.allclose(coef_dev, coef_all), "the refit saw the held-out rows too"
     assert result.to_dict()["refit_full"] is True
     assert set(result.final_pipeline.predict(X)) <= {"Adelie", "Chinstrap", "Gentoo"}
+
+
+def test_binary_model_with_a_tuned_threshold_is_refitted_inside_the_wrapper() -> None:
+    df = pd.read_csv(SAMPLES / "credit_data.csv").head(1500)
+    config = TrainConfig(
+        target="Status",
+        max_trials=1,
+        families=["linear"],
+        ensembles=False,
+        n_jobs=1,
+        threshold={"objective": "f1"},
+    )
+    result = train(df, config)
+    dev_model = result.best_pipeline.estimator.estimator
+    full_model = result.final_pipeline.estimator.estimator
+    assert full_model is not dev_model
+    assert result.final_pipeline.threshold == result.best_pipeline.threshold
+    assert not np.allclose(dev_model[-1].coef_, full_model[-1].coef_)
