@@ -13,10 +13,20 @@ from imblearn.under_sampling import RandomUnderSampler
 
 from narrate.core.automl.problem import ProblemInfo
 
-__all__ = ["LARGE_DATA_ROWS", "RESAMPLERS", "choose_imbalance_strategy", "make_resampler"]
+__all__ = [
+    "BALANCED_SHARE",
+    "LARGE_DATA_ROWS",
+    "RESAMPLERS",
+    "choose_imbalance_strategy",
+    "make_resampler",
+]
 
 RESAMPLERS = ("smote", "adasyn", "borderline_smote", "random_under")
 LARGE_DATA_ROWS = 100_000
+
+
+#: Minority share at or above which ``auto`` leaves the classes as they are.
+BALANCED_SHARE = 0.15
 
 
 def choose_imbalance_strategy(problem: ProblemInfo, requested: str) -> tuple[str, str]:
@@ -34,6 +44,12 @@ def choose_imbalance_strategy(problem: ProblemInfo, requested: str) -> tuple[str
     share = problem.minority_share or 0.0
     if requested != "auto":
         return requested, f"you chose {requested}"
+    if share >= BALANCED_SHARE:
+        # Re-weighting a mild imbalance distorts the predicted probabilities (worse log
+        # loss and calibration) for little gain in ranking.
+        return "none", (
+            f"the smallest class is {share:.0%} of rows, balanced enough to learn as is"
+        )
     if share >= 0.1:
         return "class_weight", (
             f"the smallest class is {share:.0%} of rows, so rows are weighted by class instead "
