@@ -18,12 +18,12 @@ from narrate.jobs.records import create_job, get_job, job_events
 from narrate.services.datasets import Owner, get_version, load_frame
 from narrate.services.training import (
     REFIT_ENTRY,
-    _raw_input_pipeline,
-    _save_version,
-    _visible_model,
     load_pipeline,
     model_to_dict,
     model_version_to_dict,
+    raw_input_pipeline,
+    save_model_version,
+    visible_model,
 )
 from narrate.storage.sql.tables import Dataset, Evaluation, Model, ModelVersion
 
@@ -90,7 +90,7 @@ def _live(container: Container, job_id: str | None) -> dict[str, Any] | None:
 def get_model(container: Container, owner: Owner, model_id: str) -> dict[str, Any]:
     """A model with its versions and, while training, the live leaderboard."""
     with container.db.session() as s:
-        m = _visible_model(s, owner, model_id)
+        m = visible_model(s, owner, model_id)
         versions = list(
             s.scalars(
                 select(ModelVersion)
@@ -184,7 +184,7 @@ def evaluate_on_version(
     from narrate.core.narrative.model import describe_model
 
     with container.db.session() as s:
-        m = _visible_model(s, owner, model_id)
+        m = visible_model(s, owner, model_id)
         mv_id, target = m.current_version_id, m.target
     if mv_id is None:
         raise InvalidInput("This model has no trained version yet.", code="not_trained")
@@ -236,7 +236,7 @@ def start_refit(
 ) -> dict[str, Any]:
     """Retrain the current pipeline with its found hyperparameters on a newer version."""
     with container.db.session() as s:
-        m = _visible_model(s, owner, model_id)
+        m = visible_model(s, owner, model_id)
         if m.current_version_id is None:
             raise InvalidInput("This model has no trained version to refit.", code="not_trained")
         dataset = s.get(Dataset, m.dataset_id)
@@ -261,12 +261,12 @@ def start_refit(
 def refit_job(ctx: JobContext) -> dict[str, Any]:
     """Job: rebuild the current model version's pipeline on a new dataset version."""
     from narrate.core.narrative.model import describe_model
-    from narrate.services.training import _holdout_split_evaluation
+    from narrate.services.training import holdout_split_evaluation
 
     container = Container(ctx.settings, ctx.db, ctx.blobs)
     owner = Owner(ctx.owner_id, bool(ctx.params.get("is_admin")))
     with container.db.session() as s:
-        m = _visible_model(s, owner, ctx.params["model_id"])
+        m = visible_model(s, owner, ctx.params["model_id"])
         source_id = m.current_version_id
     source = _visible_version(container, owner, source_id or "")
     version = get_version(container, owner, ctx.params["version_id"])
@@ -276,7 +276,7 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
     spec = source.params
     ctx.progress(0.2, f"Refitting {source.family} with its tuned settings")
     started = time.monotonic()
-    evaluation, fitted = _holdout_split_evaluation(df, config, spec)
+    evaluation, fitted = holdout_split_evaluation(df, config, spec)
     ctx.progress(0.7, "Fitting on all rows")
     final = refit(spec, df, config)
     summary = {
@@ -287,8 +287,8 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
         "refit_of": source.id,
     }
     narrative = describe_model(summary, evaluation)
-    artifact = _raw_input_pipeline(container, version, final)
-    mv = _save_version(
+    artifact = raw_input_pipeline(container, version, final)
+    mv = save_model_version(
         container,
         m.id,
         version,

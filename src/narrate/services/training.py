@@ -44,12 +44,16 @@ __all__ = [
     "IMBALANCE_STRATEGIES",
     "METRIC_CHOICES",
     "TRAIN_ENTRY",
+    "holdout_split_evaluation",
     "load_pipeline",
     "model_to_dict",
     "model_version_to_dict",
     "prepare_training",
+    "raw_input_pipeline",
+    "save_model_version",
     "start_training",
     "train_job",
+    "visible_model",
 ]
 
 TRAIN_ENTRY = "narrate.services.training:train_job"
@@ -60,7 +64,7 @@ DEFAULT_METRIC_BY_TASK = DEFAULT_METRICS
 REFIT_ENTRY = "narrate.services.models:refit_job"
 
 
-def _visible_model(s: Session, owner: Owner, model_id: str) -> Model:
+def visible_model(s: Session, owner: Owner, model_id: str) -> Model:
     m = s.get(Model, model_id)
     if (
         m is None
@@ -170,7 +174,7 @@ def _recipe_chain(
         current = parent
 
 
-def _raw_input_pipeline(container: Container, version: DatasetVersion, model: Any) -> Any:
+def raw_input_pipeline(container: Container, version: DatasetVersion, model: Any) -> Any:
     """Prepend the version's fitted recipes so the saved model accepts raw upload rows."""
     from sklearn.pipeline import Pipeline
 
@@ -253,8 +257,8 @@ def _store_training(
     summary = result.to_dict()
     narrative = describe_model(summary, evaluation)
     ctx.progress(0.95, "Saving the model")
-    artifact = _raw_input_pipeline(container, version, result.deployable)
-    mv = _save_version(
+    artifact = raw_input_pipeline(container, version, result.deployable)
+    mv = save_model_version(
         container,
         model_id,
         version,
@@ -268,7 +272,7 @@ def _store_training(
     return {"model_id": model_id, "model_version_id": mv, "partial": result.cancelled}
 
 
-def _save_version(
+def save_model_version(
     container: Container,
     model_id: str,
     version: DatasetVersion,
@@ -384,7 +388,7 @@ def model_to_dict(m: Model) -> dict[str, Any]:
     }
 
 
-def _holdout_split_evaluation(
+def holdout_split_evaluation(
     df: pd.DataFrame, config: TrainConfig, spec: dict[str, Any]
 ) -> tuple[dict[str, Any], Any]:
     """Refit a spec on a fresh train/holdout split of new data and evaluate it there."""
