@@ -21,9 +21,9 @@ from sklearn.ensemble import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import make_pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -97,9 +97,13 @@ def _columns_for(family: str) -> ColumnTransformer:
         DatetimeParts(), SimpleImputer(strategy="median", keep_empty_features=True)
     )
     if family == "linear":
-        numeric: Any = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler(),
+        # Missing-value indicators stay 0/1: standardising a rarely-missing column's
+        # indicator turns it into a huge value that a linear model over-trusts.
+        numeric: Any = make_union(
+            make_pipeline(
+                SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+            ),
+            MissingIndicator(features="missing-only", error_on_new=False),
         )
         categorical: Any = make_pipeline(
             _text(),
