@@ -88,7 +88,7 @@ def _measure_narrate(csv: Path) -> dict[str, Any]:
     read = read_table(csv, filename=csv.name)
     timings["read_table"] = time.perf_counter() - start
     mark = time.perf_counter()
-    frame, kinds = infer_types(read.frame)
+    frame, kinds = infer_types(read.frame, in_place=True)
     timings["infer_types"] = time.perf_counter() - mark
     mark = time.perf_counter()
     profile = profile_frame(frame, kinds, target="churn")

@@ -145,7 +145,7 @@ def ingest_file(
             is stored.
     """
     result = read_table(path, filename=filename, options=options)
-    df, kinds = infer_types(result.frame)
+    df, kinds = infer_types(result.frame, in_place=True)
     if target is not None and target not in df.columns:
         target = None
     source = {

@@ -33,6 +33,7 @@ __all__ = [
 _SAMPLE = 5_000
 _SEED = 0
 _CATEGORICAL_MAX = 50
+_BATCH_COLUMNS = 4  # columns parsed together: parallel, yet a small memory peak
 _CATEGORICAL_SHARE = 0.05
 _ID_TOKENS = {"id", "uuid", "guid", "key", "pk", "identifier"}
 _BOOLEAN_WORD_PAIRS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
@@ -84,19 +85,26 @@ def parse_as(kind: ColumnKind, fmt: str | None = None) -> Callable[[pl.Expr], pl
     return parsers[kind]
 
 
-def infer_types(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, ColumnKind]]:
+def infer_types(
+    df: pl.DataFrame, *, in_place: bool = False
+) -> tuple[pl.DataFrame, dict[str, ColumnKind]]:
     """Parse text columns into the dtype their values support and classify every column.
 
     A text column is converted only when *every* value parses (after trimming, and with
     written-out missing markers like ``NA`` read as empty), so a column of numbers with a
     few stray words stays text and is flagged by the quality checks instead. Candidate
-    parses are picked on a sample, then checked on whole columns in parallel passes.
+    parses are picked on a sample, then checked on whole columns, a few columns at a time
+    in parallel passes.
 
     Args:
         df: A frame as read (typically all strings for CSV).
+        in_place: Replace each converted column inside ``df`` as soon as it is parsed, so
+            its text buffers are freed while the next columns are parsed. Peak memory then
+            stays near the size of the text frame instead of text + typed frame. Use it
+            when the caller no longer needs the text.
 
     Returns:
-        The converted frame and the kind of each column.
+        The converted frame (``df`` itself when ``in_place``) and the kind of each column.
     """
     pending = {
         name: _candidates(_sample_values(df.get_column(name)))
@@ -104,13 +112,30 @@ def infer_types(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, ColumnKind]]:
         if dtype == pl.String
     }
     pending = {name: found for name, found in pending.items() if found}
-    converted: dict[str, pl.Series] = {}
+    target = df if in_place else df.clone()
     nulls = df.null_count().row(0, named=True)
+    names = list(pending)
+    for start in range(0, len(names), _BATCH_COLUMNS):
+        batch = {name: pending[name] for name in names[start : start + _BATCH_COLUMNS]}
+        for name, series in _convert_batch(target, batch, nulls).items():
+            target.replace_column(target.get_column_index(name), series)
+    return target, classify_kinds(target)
+
+
+def _convert_batch(
+    df: pl.DataFrame,
+    pending: dict[str, list[tuple[ColumnKind, str | None]]],
+    nulls: dict[str, int],
+) -> dict[str, pl.Series]:
+    """Try each column's candidate parses in turn; keep the first one that loses no value."""
+    converted: dict[str, pl.Series] = {}
     # Round 1 parses the raw text (fast); later rounds trim and read missing markers.
     for round_ in range(max((2 * len(found) for found in pending.values()), default=0)):
         is_raw = round_ % 2 == 0
         tries = {
-            name: found[round_ // 2] for name, found in pending.items() if round_ // 2 < len(found)
+            name: found[round_ // 2]
+            for name, found in pending.items()
+            if name not in converted and round_ // 2 < len(found)
         }
         if not tries:
             break
@@ -121,10 +146,8 @@ def infer_types(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, ColumnKind]]:
             expected = nulls[name] if is_raw else _cleaned_nulls(df, name)
             if series.null_count() == expected:
                 converted[name] = series
-                del pending[name]
-    return (df.with_columns(converted.values()) if converted else df), classify_kinds(
-        df.with_columns(converted.values()) if converted else df
-    )
+        del parsed
+    return converted
 
 
 def _parse_expr(name: str, kind: ColumnKind, fmt: str | None, *, raw: bool) -> pl.Expr:

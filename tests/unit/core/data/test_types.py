@@ -209,3 +209,24 @@ def test_apply_type_overrides_rejects_unknown_column() -> None:
         apply_type_overrides(pl.DataFrame({"v": [1]}), {"w": "text"})
     assert caught.value.code == "invalid_input"
     assert "no column named 'w'" in caught.value.message
+
+
+def test_infer_types_in_place_converts_the_given_frame_and_matches_a_copying_run() -> None:
+    # More columns than one parse batch, a column that needs the trimmed second round,
+    # and one that stays text.
+    columns = {f"n{i}": [str(i), str(i + 1), None] for i in range(6)}
+    columns |= {"trimmed": [" 1", "NA", "3 "], "words": ["a", "b", "c"]}
+    copied, copied_kinds = infer_types(pl.DataFrame(columns))
+    frame = pl.DataFrame(columns)
+    converted, kinds = infer_types(frame, in_place=True)
+    assert converted is frame
+    assert frame.schema == copied.schema
+    assert frame.get_column("trimmed").to_list() == [1, None, 3]
+    assert converted.equals(copied) and kinds == copied_kinds
+
+
+def test_infer_types_leaves_the_given_frame_alone_by_default() -> None:
+    frame = pl.DataFrame({"n": ["1", "2"]})
+    converted, _ = infer_types(frame)
+    assert frame.schema["n"] == pl.String
+    assert converted.schema["n"] == pl.Int64
