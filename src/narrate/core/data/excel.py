@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastexcel
@@ -11,9 +13,11 @@ import polars as pl
 from narrate.core.data.columns import make_unique_names
 from narrate.errors import DataProblem, InvalidInput, UnsupportedMediaType
 
-__all__ = ["ExcelRead", "read_excel"]
+__all__ = ["ExcelRead", "find_header_row", "read_excel"]
 
 _UNNAMED = "__UNNAMED__"
+_HEADER_SCAN_ROWS = 30
+_NUMBER = re.compile(r"^[+-]?(\d+[.,]?\d*|[.,]\d+)([eE][+-]?\d+)?%?$")
 
 
 @dataclass
@@ -24,6 +28,8 @@ class ExcelRead:
     sheet: str
     sheets: list[str]
     renamed_columns: dict[str, str]
+    header_row: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_excel(path: Path, *, filename: str, sheet: str | None) -> ExcelRead:
@@ -65,8 +71,15 @@ def read_excel(path: Path, *, filename: str, sheet: str | None) -> ExcelRead:
             hint="Pick one of the available sheets.",
             details={"file": filename, "sheet": sheet, "sheets": sheets},
         )
+    header_row = find_header_row(path, chosen)
     try:
-        frame = pl.read_excel(path, sheet_name=chosen, engine="calamine", infer_schema_length=None)
+        frame = pl.read_excel(
+            path,
+            sheet_name=chosen,
+            engine="calamine",
+            infer_schema_length=None,
+            read_options={"header_row": header_row},
+        )
     except pl.exceptions.NoDataError as exc:
         raise DataProblem(
             f"Sheet '{chosen}' of '{filename}' is empty.",
@@ -83,4 +96,55 @@ def read_excel(path: Path, *, filename: str, sheet: str | None) -> ExcelRead:
         ["" if name.startswith(_UNNAMED) else name for name in frame.columns]
     )
     frame.columns = names
-    return ExcelRead(frame=frame, sheet=chosen, sheets=sheets, renamed_columns=renamed)
+    warnings = []
+    if header_row:
+        warnings.append(
+            f"The header of sheet '{chosen}' is on row {header_row + 1}; the {header_row} "
+            "row(s) above it (titles, notes or blanks) were skipped."
+        )
+    return ExcelRead(
+        frame=frame,
+        sheet=chosen,
+        sheets=sheets,
+        renamed_columns=renamed,
+        header_row=header_row,
+        warnings=warnings,
+    )
+
+
+def find_header_row(path: Path, sheet: str) -> int:
+    """Find the row holding the column names, skipping report titles and notes above it.
+
+    A header row fills most of the table's width with text that is not a number. The
+    first row wins whenever it looks like that; otherwise the first such row within the
+    top rows that has data below it. Sheets without one keep the first row.
+
+    Args:
+        path: The workbook.
+        sheet: The sheet's name.
+
+    Returns:
+        The 0-based sheet row of the header.
+    """
+    try:
+        top = (
+            fastexcel.read_excel(path)
+            .load_sheet(sheet, header_row=None, skip_rows=0, n_rows=_HEADER_SCAN_ROWS)
+            .to_polars()
+        )
+    except fastexcel.FastExcelError:
+        return 0  # the full read reports what is wrong with the sheet
+    rows = [
+        [str(value).strip() for value in row if value is not None and str(value).strip()]
+        for row in top.cast(pl.String).iter_rows()
+    ]
+    widest = max((len(cells) for cells in rows), default=0)
+    if widest == 0:
+        return 0
+    needed = widest if widest <= 2 else math.ceil(widest / 2)
+    for index, cells in enumerate(rows[:-1]):
+        if len(cells) >= needed and not any(_NUMBER.match(cell) for cell in cells):
+            return index
+        if index == 0 and cells and len(cells) >= needed:
+            return 0  # a full first row with numbers: a sheet without names, read as is
+    return 0

@@ -173,7 +173,11 @@ def _read_format(fmt: str, path: Path, *, filename: str, options: ReadOptions) -
     if fmt == "xlsx":
         sheet = read_excel(path, filename=filename, sheet=options.sheet)
         result = ReadResult(
-            frame=sheet.frame, format="xlsx", sheet=sheet.sheet, sheets=sheet.sheets
+            frame=sheet.frame,
+            format="xlsx",
+            sheet=sheet.sheet,
+            sheets=sheet.sheets,
+            warnings=sheet.warnings,
         )
         result.renamed_columns = sheet.renamed_columns
         return result

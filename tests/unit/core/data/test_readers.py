@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 import narrate
+from narrate.core.data.excel import find_header_row
 from narrate.core.data.readers import ReadOptions, read_table
 from narrate.errors import DataProblem, InvalidInput, UnsupportedMediaType
 
@@ -305,6 +306,38 @@ def test_read_table_reads_named_excel_sheet_and_fills_empty_names(tmp_path: Path
     result = read_table(path, filename="b.xlsx", options=ReadOptions(sheet="B"))
     assert result.sheet == "B"
     assert result.frame.columns == ["k", "column_2"]
+
+
+def test_read_table_finds_an_excel_header_below_a_report_title(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Quarterly sales report"],
+        ["Generated for the board", None, None],
+        [],
+        ["region", "units", "price"],
+        ["north", 3, 1.5],
+        ["south", 4, 2.0],
+    ]
+    result = read_table(_workbook(tmp_path / "r.xlsx", {"Q3": rows}), filename="r.xlsx")
+    assert result.frame.columns == ["region", "units", "price"]
+    assert result.frame.rows() == [("north", 3, 1.5), ("south", 4, 2.0)]
+    assert any("on row 4" in warning and "3 row(s)" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["region", "2023", "2024"], ["north", 1, 2]],  # years as column names
+        [[1, 2, 3], [4, 5, 6]],  # no header at all
+        [["k", None], ["v", 2]],  # a half-filled first row in a narrow sheet
+    ],
+    ids=["numeric-names", "no-header", "narrow"],
+)
+def test_read_table_keeps_the_first_excel_row_as_header_otherwise(
+    tmp_path: Path, rows: list[list[object]]
+) -> None:
+    path = _workbook(tmp_path / "b.xlsx", {"S": rows})
+    assert find_header_row(path, "S") == 0
+    assert not read_table(path, filename="b.xlsx").warnings
 
 
 def test_read_table_rejects_unknown_sheet_naming_available(tmp_path: Path) -> None:
