@@ -143,8 +143,18 @@ def _peak_rss_mb() -> float:
 
 def _child(mode: str, csv: Path, python: str, timeout: float) -> dict[str, Any]:
     command = [python, "-W", "ignore", str(Path(__file__).resolve()), "--child", mode, str(csv)]
+    env = dict(os.environ)
+    if mode == "narrate":
+        # This script imports polars before narrate (and polars writes its own defaults
+        # into the variable), so hand the child the allocator setting that the CLI, the
+        # server and the job workers get from importing narrate first.
+        from narrate import JEMALLOC_CONF
+
+        env["_RJEM_MALLOC_CONF"] = JEMALLOC_CONF
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     if done.returncode != 0:
