@@ -87,6 +87,7 @@ class SearchOutcome:
 
     best_by_family: dict[str, TrialRecord] = field(default_factory=dict)
     trials_by_family: dict[str, int] = field(default_factory=dict)
+    seconds_by_family: dict[str, float] = field(default_factory=dict)  # the latest trial's
     trials_done: int = 0
     cancelled: bool = False
 
@@ -204,16 +205,21 @@ def run_search(
     max_trials: int | None,
     should_stop: Callable[[], bool],
     on_trial: Callable[[SearchOutcome, TrialRecord], None],
+    reserve: Callable[[SearchOutcome], float] | None = None,
 ) -> SearchOutcome:
     """Search the families until the deadline, the trial cap or a stop request.
 
     Args:
         ctx: Data, folds, metric and build settings.
         families: Families to try (in order for the default trials).
-        deadline: ``time.monotonic()`` value after which no new trial starts.
+        deadline: ``time.monotonic()`` value by which the search and the work after it
+            should be done.
         max_trials: Optional cap on trials (makes runs deterministic for a seed).
         should_stop: Checked before each trial; True keeps the best so far.
         on_trial: Called after each trial (progress reporting).
+        reserve: Seconds to keep before ``deadline`` for the work after the search,
+            re-estimated from the trials so far. No trial starts once the reserve is
+            reached, nor one that its family's latest trial says would run into it.
 
     Returns:
         The best trial of each family, trial counts and whether the run was cancelled.
@@ -231,14 +237,20 @@ def run_search(
         if should_stop():
             outcome.cancelled = True
             break
-        if time.monotonic() >= deadline and outcome.trials_done > 0:
+        end = deadline - (reserve(outcome) if reserve else 0.0)
+        started = time.monotonic()
+        if started >= end and outcome.trials_done > 0:
             break
         family = queue.pop(0) if queue else _next_family(outcome, families, ctx.metric)
         if family is None:
             break
+        expected = outcome.seconds_by_family.get(family, 0.0)
+        if outcome.trials_done > 0 and started + expected > end:
+            break
         record = _run_trial(
             studies[family], family, ctx, first=family not in outcome.trials_by_family
         )
+        outcome.seconds_by_family[family] = time.monotonic() - started
         outcome.trials_done += 1
         outcome.trials_by_family[family] = outcome.trials_by_family.get(family, 0) + 1
         best = outcome.best_by_family.get(family)

@@ -32,7 +32,11 @@ from narrate.errors import InvalidInput
 __all__ = ["library_versions", "refit", "train"]
 
 _PACKAGES = ("scikit-learn", "lightgbm", "xgboost", "optuna", "imbalanced-learn", "pandas", "numpy")
-_SEARCH_SHARE = 0.8  # the rest of the budget is kept for ensembles and the final refits
+# The search keeps back the time the final fits are expected to take, within these shares
+# of the budget (the estimate comes from the trials' own fit times).
+_RESERVE_MIN_SHARE = 0.03
+_RESERVE_MAX_SHARE = 0.5
+_RESERVE_FIXED_S = 1.0  # threshold tuning, leaderboard, bookkeeping
 _WARNING_SAMPLE = 20_000
 
 
@@ -138,14 +142,14 @@ def train(
         base_spec=_base_spec(config, imbalance, tuple(drop_reasons)),
         preprocessor=preprocessor,
     )
-    deadline = started + config.time_budget_s * _SEARCH_SHARE
     outcome = run_search(
         ctx,
         list(config.families),
-        deadline=deadline,
+        deadline=started + config.time_budget_s,
         max_trials=config.max_trials,
         should_stop=should_stop or (lambda: False),
         on_trial=lambda out, rec: report(_trial_update(out, rec, ctx, config, started)),
+        reserve=lambda out: _final_fit_reserve(out, ctx, config),
     )
     ranked = _ranked(outcome, metric)
     if not ranked:
@@ -163,7 +167,7 @@ def train(
             leaderboard=_leaderboard(outcome, metric),
         )
     )
-    final, oof, ensemble_info = _final_model(ranked, ctx, config)
+    final, oof, ensemble_info = _final_model(ranked, ctx, config, started + config.time_budget_s)
     threshold_info = None
     if problem.task == "binary" and config.threshold.objective != "none":
         positive = ctx.classes.index(str(problem.positive_class))
@@ -280,8 +284,7 @@ def _trial_update(
     started: float,
 ) -> ProgressUpdate:
     elapsed = time.monotonic() - started
-    budget = config.time_budget_s * _SEARCH_SHARE
-    fraction = elapsed / budget
+    fraction = elapsed / config.time_budget_s
     if config.max_trials:
         fraction = max(fraction, outcome.trials_done / config.max_trials)
     best = _ranked(outcome, ctx.metric)
@@ -297,10 +300,38 @@ def _trial_update(
     )
 
 
+def _per_fit_seconds(record: TrialRecord) -> float:
+    """A trial's time covers one fit per fold, so a fold's share stands for one fit."""
+    return record.result.fit_time_s / len(record.result.scores) if record.result else 0.0
+
+
+def _final_fit_seconds(members: list[TrialRecord], n_splits: int, config: TrainConfig) -> float:
+    """Seconds to fit the final model from ``members`` (one: a single model; more: a
+    stacked ensemble, one fit per inner fold and a last one for each member), refits on
+    all rows included. Final fits see all development rows, not a fold's share (x1.3)."""
+    per_fit = [_per_fit_seconds(m) for m in members]
+    fits = per_fit[0] if len(per_fit) == 1 else sum(per_fit) * ((n_splits or 3) + 1)
+    return 1.3 * fits * (2.0 if config.refit_full else 1.0)
+
+
+def _final_fit_reserve(outcome: SearchOutcome, ctx: SearchContext, config: TrainConfig) -> float:
+    """Seconds the work after the search should take, judged from the trials so far.
+
+    The reserve covers the best single model; an ensemble is only built afterwards when
+    its own estimate fits in the time left (see :func:`_final_model`).
+    """
+    ranked = [r for r in _ranked(outcome, ctx.metric) if r.result]
+    fits = _final_fit_seconds(ranked[:1], len(ctx.splits), config) if ranked else 0.0
+    budget = config.time_budget_s
+    seconds = fits + _RESERVE_FIXED_S
+    return min(max(seconds, _RESERVE_MIN_SHARE * budget), _RESERVE_MAX_SHARE * budget)
+
+
 def _final_model(
-    ranked: list[TrialRecord], ctx: SearchContext, config: TrainConfig
+    ranked: list[TrialRecord], ctx: SearchContext, config: TrainConfig, deadline: float
 ) -> tuple[Any, np.ndarray, dict[str, Any] | None]:
-    """Fit the best single model, or an ensemble of the top 3 if it scores better."""
+    """Fit the best single model, or an ensemble of the top 3 if it scores better and its
+    fits are expected to end by ``deadline``."""
     best = ranked[0]
     assert best.result is not None  # noqa: S101
     members = [r for r in ranked if r.spec.family != "baseline"][:3]
@@ -317,7 +348,14 @@ def _final_model(
             seed=ctx.seed,
         )
         ensemble_info = choice.to_dict([m.spec.family for m in members])
-        if choice.winner is not None and choice.oof is not None:
+        needed = _final_fit_seconds(members, len(ctx.splits) if len(ctx.splits) > 1 else 3, config)
+        if choice.winner is not None and time.monotonic() + needed > deadline:
+            ensemble_info["skipped"] = (
+                f"the {choice.winner.replace('_', ' ')} ensemble scored better but would need "
+                f"about {needed:.0f} s to fit, more than the time budget has left"
+            )
+            ensemble_info["chosen"] = None
+        elif choice.winner is not None and choice.oof is not None:
             oof, chosen_members = choice.oof, members
     if chosen_members and ensemble_info:
         named = [(m.spec.family, _pipeline(m.spec, ctx)) for m in chosen_members]

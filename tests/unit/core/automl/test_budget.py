@@ -1,0 +1,152 @@
+"""How the search shares the time budget with the final fits."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+
+from narrate.core.automl import TrainConfig
+from narrate.core.automl.candidates import CandidateSpec
+from narrate.core.automl.scoring import get_metric
+from narrate.core.automl.search import (
+    FoldResult,
+    SearchContext,
+    SearchOutcome,
+    TrialRecord,
+    run_search,
+)
+from narrate.core.automl.train import _final_fit_reserve, _final_fit_seconds, _final_model
+
+
+def _context(n_folds: int = 3) -> SearchContext:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    y = (X["a"] * 2 + rng.normal(size=120)).to_numpy()
+    positions = np.arange(len(X))
+    return SearchContext(
+        X=X,
+        y=y,
+        task="regression",
+        classes=[],
+        splits=list(KFold(n_folds, shuffle=True, random_state=0).split(positions)),
+        metric=get_metric("regression", None),
+        seed=0,
+        n_jobs=1,
+        min_class_rows=0,
+        base_spec=CandidateSpec(family="baseline"),
+    )
+
+
+def _record(family: str, rmse: float, fit_time_s: float, n_folds: int = 3) -> TrialRecord:
+    result = FoldResult([rmse] * n_folds, np.zeros(10), fit_time_s)
+    return TrialRecord(CandidateSpec(family=family), result)
+
+
+def _outcome(*records: TrialRecord) -> SearchOutcome:
+    outcome = SearchOutcome()
+    for record in records:
+        outcome.best_by_family[record.spec.family] = record
+    return outcome
+
+
+def test_no_trial_starts_once_the_reserve_is_reached() -> None:
+    seen: list[int] = []
+    outcome = run_search(
+        _context(),
+        ["baseline", "linear"],
+        deadline=time.monotonic() + 3600,
+        max_trials=10,
+        should_stop=lambda: False,
+        on_trial=lambda out, _record: seen.append(out.trials_done),
+        # Nothing to keep before any trial ran; the whole hour once one has.
+        reserve=lambda out: 3600.0 if out.trials_done else 0.0,
+    )
+    assert outcome.trials_done == 1 and seen == [1]
+    assert outcome.seconds_by_family["baseline"] > 0
+
+
+def test_a_trial_expected_to_run_into_the_reserve_is_not_started() -> None:
+    calls: list[float] = []
+
+    def reserve(out: SearchOutcome) -> float:
+        calls.append(time.monotonic())
+        return 0.0
+
+    ctx = _context()
+    deadline = time.monotonic() + 3600
+    outcome = run_search(
+        ctx,
+        ["linear"],
+        deadline=deadline,
+        max_trials=5,
+        should_stop=lambda: False,
+        on_trial=lambda out, _record: out.seconds_by_family.update(linear=7200.0),
+        reserve=reserve,
+    )
+    # The first trial ran; its family's (pretended) two-hour trial time keeps a second out.
+    assert outcome.trials_done == 1
+    assert len(calls) == 2
+
+
+def test_without_a_reserve_the_trial_cap_ends_the_search() -> None:
+    outcome = run_search(
+        _context(),
+        ["baseline", "linear"],
+        deadline=time.monotonic() + 3600,
+        max_trials=4,
+        should_stop=lambda: False,
+        on_trial=lambda _out, _record: None,
+    )
+    assert outcome.trials_done == 4
+
+
+@pytest.mark.parametrize(
+    ("refit_full", "expected"),
+    # The best model's fit took 3 s (9 s over 3 folds); x1.3 for more rows; +1 s fixed.
+    [(False, 1.3 * 3.0 + 1.0), (True, 1.3 * 3.0 * 2 + 1.0)],
+)
+def test_reserve_follows_the_fit_time_of_the_best_model(refit_full: bool, expected: float) -> None:
+    outcome = _outcome(
+        _record("baseline", 9.0, 0.3),
+        _record("linear", 1.0, 9.0),
+        _record("lightgbm", 2.0, 12.0),
+    )
+    # Budget 150 s: the reserve is kept between 4.5 s (3%) and 75 s (50%).
+    config = TrainConfig(target="y", refit_full=refit_full, time_budget_s=150)
+    assert _final_fit_reserve(outcome, _context(), config) == pytest.approx(expected)
+
+
+def test_a_stacked_ensemble_needs_one_fit_per_inner_fold_and_member() -> None:
+    members = [_record("linear", 1.0, 9.0), _record("lightgbm", 2.0, 12.0)]
+    config = TrainConfig(target="y", refit_full=True)
+    # (3 s + 4 s) per fit x (5 inner folds + 1) x 1.3 x 2 (dev fit and all-rows refit).
+    assert _final_fit_seconds(members, 5, config) == pytest.approx(7.0 * 6 * 1.3 * 2)
+
+
+def test_an_ensemble_that_would_overrun_the_budget_is_not_fitted() -> None:
+    ctx = _context()
+    rng = np.random.default_rng(1)
+    # Two models whose out-of-fold errors are independent: their average is clearly better.
+    ranked = []
+    for family in ("linear", "random_forest"):
+        oof = ctx.y + rng.normal(scale=1.0, size=len(ctx.y))
+        rmse = float(np.sqrt(np.mean((oof - ctx.y) ** 2)))
+        ranked.append(TrialRecord(CandidateSpec(family=family), FoldResult([rmse], oof, 0.5)))
+    config = TrainConfig(target="y", refit_full=False)
+    _model, _oof, roomy = _final_model(ranked, ctx, config, time.monotonic() + 3600)
+    assert roomy is not None and roomy["chosen"] is not None
+    model, _oof, tight = _final_model(ranked, ctx, config, time.monotonic())
+    assert tight is not None and tight["chosen"] is None
+    assert "would need about" in tight["skipped"]
+    assert type(model).__name__ == "Pipeline"  # the best single model instead
+
+
+def test_reserve_stays_within_a_share_of_the_budget() -> None:
+    slow = _outcome(_record("linear", 1.0, 300.0))
+    config = TrainConfig(target="y", ensembles=False, time_budget_s=60)
+    assert _final_fit_reserve(slow, _context(), config) == pytest.approx(30.0)
+    assert _final_fit_reserve(SearchOutcome(), _context(), config) == pytest.approx(1.8)
