@@ -99,6 +99,14 @@ class TrainConfig(BaseModel):
     group_column: str | None = None
     time_column: str | None = None
     n_folds: int = Field(default=5, ge=2, le=20)
+    cv_repeats: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="Repeat k-fold with new shuffles (k-fold scheme only). None: 3 repeats "
+        f"below {1000:,} development rows, where one shuffle's score is too noisy to pick a "
+        "model by, otherwise 1.",
+    )
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     families: list[Family] = Field(default_factory=lambda: list(FAMILIES))
     imbalance: ImbalanceStrategy = "auto"

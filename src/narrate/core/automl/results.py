@@ -53,6 +53,7 @@ class TrainResult:
     best_spec: dict[str, Any]
     cancelled: bool = False
     trials_done: int = 0
+    cv_repeats: int = 1
     #: The model to save: ``best_pipeline`` refitted on every labelled row when
     #: ``config.refit_full`` (else ``best_pipeline`` itself).
     final_pipeline: Any = None
@@ -76,6 +77,7 @@ class TrainResult:
             "imbalance_strategy": self.imbalance_strategy,
             "imbalance_reason": self.imbalance_reason,
             "validation": self.validation,
+            "cv_repeats": self.cv_repeats,
             "config": self.config.model_dump(mode="json"),
             "library_versions": self.library_versions,
             "seed": self.seed,

@@ -79,6 +79,13 @@ class SearchContext:
     min_class_rows: int
     base_spec: CandidateSpec
     preprocessor: Any = None
+    n_repeats: int = 1  # k-fold shuffles in ``splits``
+
+    @property
+    def folds_per_repeat(self) -> int:
+        """Folds in one pass over the rows (what a stacked ensemble's inner CV uses)."""
+        folds = len(self.splits) // max(1, self.n_repeats)
+        return folds if folds > 1 else 3
 
 
 @dataclass
@@ -144,13 +151,20 @@ def cross_validate_pipeline(
         Fold scores and out-of-fold predictions (NaN where a row was never validated).
     """
     width = len(classes) if task != "regression" else None
-    oof = np.full((len(X), width) if width else len(X), np.nan)
+    total = np.zeros((len(X), width) if width else len(X))
+    seen = np.zeros(len(X))
     scores: list[float] = []
     started = time.perf_counter()
     for train_idx, val_idx in splits:
         fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
-        oof[val_idx] = predict_scores(fitted, X.iloc[val_idx], task, classes)
-        scores.append(metric.fn(y[val_idx], oof[val_idx], classes))
+        predicted = predict_scores(fitted, X.iloc[val_idx], task, classes)
+        total[val_idx] += predicted
+        seen[val_idx] += 1
+        scores.append(metric.fn(y[val_idx], predicted, classes))
+    # Repeated k-fold validates a row once per repeat: average its predictions.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        oof = total / (seen[:, None] if width else seen)
+    oof[seen == 0] = np.nan
     return FoldResult(scores, oof, time.perf_counter() - started)
 
 

@@ -8,6 +8,8 @@ from sklearn.model_selection import (
     GroupKFold,
     GroupShuffleSplit,
     KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
     StratifiedKFold,
     TimeSeriesSplit,
     train_test_split,
@@ -16,9 +18,12 @@ from sklearn.model_selection import (
 from narrate.core.automl.config import TrainConfig
 from narrate.core.automl.imbalance import LARGE_DATA_ROWS
 
-__all__ = ["Split", "holdout_split", "validation_scheme", "validation_splits"]
+__all__ = ["Split", "cv_repeats", "holdout_split", "validation_scheme", "validation_splits"]
 
 Split = tuple[np.ndarray, np.ndarray]
+
+SMALL_DATA_ROWS = 1_000
+_SMALL_DATA_REPEATS = 3
 
 
 def holdout_split(df: pd.DataFrame, y: pd.Series, config: TrainConfig, *, classify: bool) -> Split:
@@ -63,6 +68,15 @@ def validation_scheme(config: TrainConfig, n_rows: int) -> str:
     return "holdout" if n_rows > LARGE_DATA_ROWS else "kfold"
 
 
+def cv_repeats(config: TrainConfig, n_rows: int) -> int:
+    """How many shuffles of k-fold to run: more on small data, where one is noisy."""
+    if validation_scheme(config, n_rows) != "kfold":
+        return 1
+    if config.cv_repeats is not None:
+        return config.cv_repeats
+    return _SMALL_DATA_REPEATS if n_rows < SMALL_DATA_ROWS else 1
+
+
 def validation_splits(
     df: pd.DataFrame, y: pd.Series, config: TrainConfig, *, classify: bool
 ) -> list[Split]:
@@ -96,8 +110,21 @@ def validation_splits(
     if scheme == "time":
         order = np.argsort(df[str(config.time_column)].to_numpy(), kind="stable")
         return [(order[tr], order[va]) for tr, va in TimeSeriesSplit(n_folds).split(order)]
+    repeats = cv_repeats(config, len(df))
     if classify:
+        if repeats > 1:
+            return list(
+                RepeatedStratifiedKFold(
+                    n_splits=n_folds, n_repeats=repeats, random_state=config.seed
+                ).split(positions, y)
+            )
         return list(
             StratifiedKFold(n_folds, shuffle=True, random_state=config.seed).split(positions, y)
+        )
+    if repeats > 1:
+        return list(
+            RepeatedKFold(n_splits=n_folds, n_repeats=repeats, random_state=config.seed).split(
+                positions
+            )
         )
     return list(KFold(n_folds, shuffle=True, random_state=config.seed).split(positions))

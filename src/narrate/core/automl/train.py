@@ -25,7 +25,12 @@ from narrate.core.automl.problem import (
 from narrate.core.automl.results import ProgressUpdate, TrainResult
 from narrate.core.automl.scoring import Metric, get_metric
 from narrate.core.automl.search import SearchContext, SearchOutcome, TrialRecord, run_search
-from narrate.core.automl.splits import holdout_split, validation_scheme, validation_splits
+from narrate.core.automl.splits import (
+    cv_repeats,
+    holdout_split,
+    validation_scheme,
+    validation_splits,
+)
 from narrate.core.automl.threshold import apply_threshold, tune_threshold
 from narrate.errors import InvalidInput
 
@@ -141,6 +146,7 @@ def train(
         min_class_rows=_min_class_rows(y_dev, splits, classify),
         base_spec=_base_spec(config, imbalance, tuple(drop_reasons)),
         preprocessor=preprocessor,
+        n_repeats=cv_repeats(config, len(X_dev)),
     )
     outcome = run_search(
         ctx,
@@ -201,6 +207,7 @@ def train(
         imbalance_strategy=imbalance,
         imbalance_reason=imbalance_reason,
         validation=validation_scheme(config, len(X_dev)),
+        cv_repeats=ctx.n_repeats,
         config=config,
         library_versions=library_versions(),
         seed=config.seed,
@@ -310,7 +317,7 @@ def _final_fit_seconds(members: list[TrialRecord], n_splits: int, config: TrainC
     stacked ensemble, one fit per inner fold and a last one for each member), refits on
     all rows included. Final fits see all development rows, not a fold's share (x1.3)."""
     per_fit = [_per_fit_seconds(m) for m in members]
-    fits = per_fit[0] if len(per_fit) == 1 else sum(per_fit) * ((n_splits or 3) + 1)
+    fits = per_fit[0] if len(per_fit) == 1 else sum(per_fit) * (n_splits + 1)
     return 1.3 * fits * (2.0 if config.refit_full else 1.0)
 
 
@@ -321,7 +328,7 @@ def _final_fit_reserve(outcome: SearchOutcome, ctx: SearchContext, config: Train
     its own estimate fits in the time left (see :func:`_final_model`).
     """
     ranked = [r for r in _ranked(outcome, ctx.metric) if r.result]
-    fits = _final_fit_seconds(ranked[:1], len(ctx.splits), config) if ranked else 0.0
+    fits = _final_fit_seconds(ranked[:1], ctx.folds_per_repeat, config) if ranked else 0.0
     budget = config.time_budget_s
     seconds = fits + _RESERVE_FIXED_S
     return min(max(seconds, _RESERVE_MIN_SHARE * budget), _RESERVE_MAX_SHARE * budget)
@@ -348,7 +355,7 @@ def _final_model(
             seed=ctx.seed,
         )
         ensemble_info = choice.to_dict([m.spec.family for m in members])
-        needed = _final_fit_seconds(members, len(ctx.splits) if len(ctx.splits) > 1 else 3, config)
+        needed = _final_fit_seconds(members, ctx.folds_per_repeat, config)
         if choice.winner is not None and time.monotonic() + needed > deadline:
             ensemble_info["skipped"] = (
                 f"the {choice.winner.replace('_', ' ')} ensemble scored better but would need "
@@ -363,7 +370,7 @@ def _final_model(
             ensemble_info["chosen"],
             named,
             task=ctx.task,
-            n_folds=len(ctx.splits) if len(ctx.splits) > 1 else 3,
+            n_folds=ctx.folds_per_repeat,
             seed=ctx.seed,
         )
     else:

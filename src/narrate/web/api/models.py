@@ -54,7 +54,7 @@ async def train(body: TrainIn, principal: AnalystUser, services: Services) -> di
     """Detect the problem, then search models within the time budget as a job.
 
     Extra fields are passed to the training configuration: task, metric, max_trials, seed,
-    cv, group_column, time_column, n_folds, families, imbalance, feature_selection,
+    cv, group_column, time_column, n_folds, cv_repeats, families, imbalance, feature_selection,
     ensembles, threshold, sensitive_columns.
     """
     options = body.model_dump(exclude={"dataset_id"}, exclude_none=True)

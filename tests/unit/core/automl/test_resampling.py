@@ -43,7 +43,7 @@ def _imbalanced(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
 @pytest.mark.parametrize("strategy", ["smote", "adasyn", "borderline_smote", "random_under"])
 def test_resampler_changes_training_folds_but_never_validation_folds(strategy: str) -> None:
     X, y = _imbalanced()
-    config = TrainConfig(target="y", n_folds=3)
+    config = TrainConfig(target="y", n_folds=3, cv_repeats=1)  # one pass: each row once
     splits = validation_splits(X, pd.Series(y), config, classify=True)
     pipeline = build_pipeline(
         CandidateSpec("linear", imbalance=strategy), "binary", seed=0, min_class_rows=20
