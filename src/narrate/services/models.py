@@ -30,7 +30,9 @@ from narrate.storage.sql.tables import Dataset, Evaluation, Model, ModelVersion
 __all__ = [
     "compare",
     "evaluate_on_version",
+    "get_current_evaluation",
     "get_evaluation",
+    "get_leaderboard",
     "get_model",
     "get_model_version",
     "list_evaluations",
@@ -102,6 +104,53 @@ def get_model(container: Container, owner: Owner, model_id: str) -> dict[str, An
     out["versions"] = [model_version_to_dict(v) for v in versions]
     out["training"] = _live(container, out["job_id"])
     return out
+
+
+def get_leaderboard(container: Container, owner: Owner, model_id: str) -> dict[str, Any]:
+    """The leaderboard of a model: live while it trains, then its current version's."""
+    with container.db.session() as s:
+        m = visible_model(s, owner, model_id)
+        mv = s.get(ModelVersion, m.current_version_id) if m.current_version_id else None
+        out = model_to_dict(m)
+        stored = (mv.leaderboard or []) if mv else []
+        mv_id = mv.id if mv else None
+    live = _live(container, out["job_id"])
+    training = live is not None and live["status"] in ("queued", "running")
+    items = live["leaderboard"] if training and live else stored
+    return {
+        "model_id": model_id,
+        "model_version_id": mv_id,
+        "metric": out.get("metric"),
+        "status": live["status"] if live else "succeeded",
+        "live": training,
+        "items": items,
+    }
+
+
+def get_current_evaluation(container: Container, owner: Owner, model_id: str) -> dict[str, Any]:
+    """The holdout evaluation of a model's current version.
+
+    Raises:
+        NotFound: no such model, or it has no trained version yet (409 would hide that
+            the evaluation simply does not exist yet).
+    """
+    with container.db.session() as s:
+        m = visible_model(s, owner, model_id)
+        mv_id = m.current_version_id
+    if not mv_id:
+        raise NotFound(
+            f"Model '{model_id}' has no trained version yet, so there is no evaluation.",
+            hint="Wait for the training job to finish (GET /api/v1/models/{id}).",
+            details={"model_id": model_id},
+        )
+    version = get_model_version(container, owner, mv_id)
+    if version["evaluation"] is None:
+        raise NotFound(
+            f"Model version '{mv_id}' has no holdout evaluation.",
+            details={"model_id": model_id, "model_version_id": mv_id},
+        )
+    evaluation: dict[str, Any] = version["evaluation"]
+    return {**evaluation, "model_id": model_id, "model_version_id": mv_id}
 
 
 def _visible_version(container: Container, owner: Owner, mv_id: str) -> ModelVersion:

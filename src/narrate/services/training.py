@@ -52,6 +52,7 @@ __all__ = [
     "raw_input_pipeline",
     "save_model_version",
     "start_training",
+    "start_training_on_version",
     "train_job",
     "visible_model",
 ]
@@ -147,6 +148,16 @@ def start_training(
     model, job_id = prepare_training(container, owner, dataset_id, dict(options))
     container.executor.submit(job_id, TRAIN_ENTRY)
     return {"model_id": model.id, "job_id": job_id, "task": model.task}
+
+
+def start_training_on_version(
+    container: Container, owner: Owner, version_id: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Start training on a dataset version (its dataset is looked up); see start_training."""
+    version = get_version(container, owner, version_id)
+    return start_training(
+        container, owner, version.dataset_id, {**options, "version_id": version.id}
+    )
 
 
 def _recipe_chain(

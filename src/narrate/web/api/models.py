@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from narrate.errors import InvalidInput
 from narrate.services import models as registry
 from narrate.services import training
 from narrate.services.datasets import Owner
@@ -29,6 +30,24 @@ class TrainIn(BaseModel):
     target: str | None = None
     name: str | None = Field(default=None, max_length=200)
     time_budget_s: float = Field(default=60, gt=0, le=24 * 3600)
+
+
+class TrainOnVersionIn(BaseModel):
+    """A training request on one dataset version; ``options`` are further settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version_id: str
+    target: str | None = None
+    time_budget_s: float = Field(default=60, gt=0, le=24 * 3600)
+    task: Literal["binary", "multiclass", "regression"] | None = None
+    metric: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="max_trials, seed, cv, group_column, time_column, n_folds, cv_repeats, "
+        "families, imbalance, feature_selection, ensembles, threshold, sensitive_columns.",
+    )
 
 
 class EvaluateIn(BaseModel):
@@ -64,6 +83,38 @@ async def train(body: TrainIn, principal: AnalystUser, services: Services) -> di
     return {**out, "status_url": f"/api/v1/models/{out['model_id']}"}
 
 
+@router.post("/models/train", status_code=202, summary="Train a model on a dataset version")
+async def train_on_version(
+    body: TrainOnVersionIn, principal: AnalystUser, services: Services
+) -> dict[str, Any]:
+    """The same AutoML job as ``POST /models``, addressed by dataset version.
+
+    Returns the model id and the job id; follow the job at ``/api/v1/jobs/{job_id}``.
+    """
+    clashes = sorted(set(body.options) & (set(TrainOnVersionIn.model_fields) - {"options"}))
+    if clashes:
+        raise InvalidInput(
+            "Give " + ", ".join(f"'{k}'" for k in clashes) + " at the top level, not in 'options'.",
+            details={"parameter": "options", "keys": clashes},
+        )
+    options = {
+        **body.options,
+        **body.model_dump(exclude={"version_id", "options"}, exclude_none=True),
+    }
+    out = await run_in_threadpool(
+        training.start_training_on_version,
+        services,
+        Owner.of(principal),
+        body.version_id,
+        options,
+    )
+    return {
+        **out,
+        "status_url": f"/api/v1/models/{out['model_id']}",
+        "job_url": f"/api/v1/jobs/{out['job_id']}",
+    }
+
+
 @router.get("/models", summary="The model registry")
 def list_models(principal: CurrentUser, services: Services) -> dict[str, Any]:
     """Models with their current version's metrics."""
@@ -74,6 +125,19 @@ def list_models(principal: CurrentUser, services: Services) -> dict[str, Any]:
 def get_model(model_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
     """While training, ``training.leaderboard`` fills in as candidates finish."""
     return registry.get_model(services, Owner.of(principal), model_id)
+
+
+@router.get("/models/{model_id}/leaderboard", summary="The leaderboard, live while training")
+def leaderboard(model_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """Candidates ranked by cross-validated score; ``live`` while the job still runs."""
+    return registry.get_leaderboard(services, Owner.of(principal), model_id)
+
+
+@router.get("/models/{model_id}/evaluation", summary="The current version's evaluation")
+def current_evaluation(model_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
+    """Holdout metrics with intervals, curves, confusion matrix, slices, fairness and
+    narrative of the model's current version (404 until training has finished)."""
+    return registry.get_current_evaluation(services, Owner.of(principal), model_id)
 
 
 @router.get("/model-versions/{mv_id}", summary="A model version with its evaluation")
