@@ -98,6 +98,8 @@ def test_upload_transform_train_from_the_cli(data_dir: Path, tmp_path: Path) -> 
         "linear",
     ).stdout
     assert "ROC AUC" in trained
+    assert "Leaderboard (roc_auc, cross-validated)" in trained
+    assert re.search(r"│ +1 │ (linear|baseline) +│ +0\.\d{4} │", trained), trained
     mv = re.search(r"Model version ([0-9a-f]{32})", trained).group(1)  # type: ignore[union-attr]
     card = tmp_path / "card.md"
     _narrate(data_dir, "models", "card", mv, "--output", str(card), "--format", "md")

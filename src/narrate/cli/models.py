@@ -61,10 +61,33 @@ def train_command(
         raise fail(exc) from exc
     finally:
         container.close()
-    for row in detail["leaderboard"][:5]:
-        typer.echo(f"  #{row.get('rank')} {row.get('family'):<24} {row.get('cv_score_mean')}")
+    metric = (detail.get("details") or {}).get("metric") or detail["config"].get("metric")
+    _print_leaderboard(detail["leaderboard"], str(metric or ""))
     typer.echo(detail["narrative"])
     typer.echo(f"Model version {detail['id']}")
+
+
+def _print_leaderboard(rows: list[dict[str, Any]], metric: str) -> None:
+    """The leaderboard as a table: rank, candidate, CV score, trials, fit time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Leaderboard" + (f" ({metric}, cross-validated)" if metric else ""))
+    for name, justify in (("#", "right"), ("candidate", "left"), ("score", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for name in ("± std", "trials", "fit s"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        std, fit = row.get("cv_score_std"), row.get("fit_time_s")
+        table.add_row(
+            str(row.get("rank", "")),
+            str(row.get("family", "")),
+            f"{row['cv_score_mean']:.4f}" if row.get("cv_score_mean") is not None else "failed",
+            f"{std:.4f}" if std is not None else "",
+            str(row.get("n_trials") or ""),
+            f"{fit:.2f}" if fit is not None else "",
+        )
+    Console(width=100).print(table)
 
 
 @models_app.command("list")
