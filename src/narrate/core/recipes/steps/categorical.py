@@ -15,6 +15,7 @@ from narrate.core.recipes.steps.base import (
     SchemaState,
     StepBase,
     check_columns,
+    data_problem,
     quote,
     require_columns,
 )
@@ -126,7 +127,7 @@ class EncodeStep(StepBase):
     def apply(self, df: pl.DataFrame, params: Params, ctx: FitContext) -> pl.DataFrame:
         require_columns(df, self.columns, ctx, "columns")
         if self.method == "one_hot":
-            return _apply_one_hot(df, params["categories"])
+            return _apply_one_hot(df, params["categories"], ctx)
         if self.method == "target":
             return apply_target_maps(df, params)
         maps: dict[str, dict[str, float]] = params["maps"]
@@ -141,8 +142,15 @@ class EncodeStep(StepBase):
         )
 
 
-def _apply_one_hot(df: pl.DataFrame, categories: dict[str, dict[str, object]]) -> pl.DataFrame:
-    """Replace each column by 0/1 columns named ``{column}_{value}`` (+ ``_other``)."""
+def _apply_one_hot(
+    df: pl.DataFrame, categories: dict[str, dict[str, object]], ctx: FitContext
+) -> pl.DataFrame:
+    """Replace each column by 0/1 columns named ``{column}_{value}`` (+ ``_other``).
+
+    Raises:
+        DataProblem: A new column name is already taken (by another column, or by a
+            value called ``other`` next to the ``other`` bucket).
+    """
     out = df
     for column, spec in categories.items():
         values = [str(v) for v in spec["values"]]  # type: ignore[attr-defined]
@@ -151,6 +159,7 @@ def _apply_one_hot(df: pl.DataFrame, categories: dict[str, dict[str, object]]) -
         if spec["other"]:
             other = text.is_not_null() & ~text.is_in(values)
             exprs.append(other.cast(pl.UInt8).alias(f"{column}_other"))
+        _check_new_names(out, column, [e.meta.output_name() for e in exprs], ctx)
         position = out.columns.index(column)
         encoded = out.select(exprs)
         out = pl.concat(
@@ -158,6 +167,21 @@ def _apply_one_hot(df: pl.DataFrame, categories: dict[str, dict[str, object]]) -
             how="horizontal",
         )
     return out
+
+
+def _check_new_names(df: pl.DataFrame, column: str, names: list[str], ctx: FitContext) -> None:
+    taken = set(df.columns) - {column}
+    clashes = sorted({n for n in names if n in taken or names.count(n) > 1})
+    if clashes:
+        raise data_problem(
+            ctx,
+            f"one-hot encoding '{column}' would create column(s) {quote(clashes)} twice (a "
+            "column of that name exists, or a value is called 'other'). Rename the "
+            "column, or group the values first.",
+            code="duplicate_column",
+            column=column,
+            parameter="columns",
+        )
 
 
 class RareCategoriesStep(StepBase):

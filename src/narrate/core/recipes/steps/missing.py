@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from sklearn.impute import KNNImputer
 from typing_extensions import override
 
-from narrate.core.recipes.dtypes import is_numeric
+from narrate.core.recipes.dtypes import is_numeric, kind_of
 from narrate.core.recipes.steps.base import (
     FitContext,
     Params,
@@ -154,10 +154,34 @@ class ImputeStep(StepBase):
             )
         else:
             problems = check_columns(state, self.columns, "columns")
+        if self.strategy == "constant":
+            problems += self._check_value(state)
         if self.strategy in ("mean", "median", "knn"):
             for column in self.columns:
                 if state.dtype(column) is not None:
                     state.columns[column] = pl.Float64()
+        return problems
+
+    def _check_value(self, state: SchemaState) -> list[Problem]:
+        """A constant must fit the column's type, or filling would silently change it."""
+        problems = []
+        for column in self.columns:
+            dtype = state.dtype(column)
+            if dtype is None:
+                continue
+            fits = {
+                "numeric": isinstance(self.value, int | float) and not isinstance(self.value, bool),
+                "boolean": isinstance(self.value, bool),
+                "text": isinstance(self.value, str),
+            }.get(kind_of(dtype), True)
+            if not fits:
+                message = (
+                    f"The fill value {self.value!r} does not fit column '{column}', which is "
+                    f"{kind_of(dtype)}. Give a {kind_of(dtype)} value, or cast the column first."
+                )
+                problems.append(Problem(message, "wrong_type", "value", column))
+            elif kind_of(dtype) == "numeric" and isinstance(self.value, float):
+                state.columns[column] = pl.Float64() if not dtype.is_float() else dtype
         return problems
 
     @override
@@ -183,6 +207,17 @@ class ImputeStep(StepBase):
 
     def _learn_knn(self, df: pl.DataFrame, ctx: FitContext) -> Params:
         train = df.select(pl.col(self.columns).cast(pl.Float64))
+        nulls = train.null_count().row(0)
+        empty = [c for c, n in zip(self.columns, nulls, strict=True) if n == train.height]
+        if empty:
+            raise data_problem(
+                ctx,
+                f"column '{empty[0]}' has no values, so its neighbours cannot fill it. "
+                "Use a constant, or drop the column.",
+                code="all_missing",
+                column=empty[0],
+                parameter="columns",
+            )
         if train.height > self.max_train_rows:
             train = train.sample(n=self.max_train_rows, seed=ctx.seed).sort(
                 self.columns, nulls_last=True, maintain_order=True

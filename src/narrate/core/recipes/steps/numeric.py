@@ -221,6 +221,15 @@ class TransformStep(_NumericStep):
                     column=column,
                     parameter="method",
                 )
+            if self.method == "box_cox" and values.n_unique() == 1:
+                raise data_problem(
+                    ctx,
+                    f"'{column}' has the same value ({low:g}) in every row, so no Box-Cox "
+                    "transform can be fitted. Drop the column or use yeo_johnson.",
+                    code="constant_column",
+                    column=column,
+                    parameter="method",
+                )
             if self.method != "log":
                 lambdas[column] = _fit_lambda(values.to_numpy(), self.method)
         return {"lambdas": lambdas}

@@ -81,7 +81,16 @@ def fit_target_encoding(
             column=target,
         )
     y, positive = _target_values(df, target, ctx)
-    prior = float(y.mean()) if y.drop_nulls().len() else 0.0  # type: ignore[arg-type]
+    if y.drop_nulls().len() == 0:
+        raise data_problem(
+            ctx,
+            f"target '{target}' has no values to learn category averages from. Drop the "
+            "rows without a target first, or pick another encoding.",
+            code="all_missing",
+            parameter="target",
+            column=target,
+        )
+    prior = float(y.mean())  # type: ignore[arg-type]
     folds = np.random.default_rng(ctx.seed).permutation(df.height) % n_folds
     work = pl.DataFrame({_Y: y, _FOLD: pl.Series(folds, dtype=pl.Int32)})
     maps, encoded = {}, []

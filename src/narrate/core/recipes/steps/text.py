@@ -86,7 +86,7 @@ class DatetimePartsStep(StepBase):
             if self.reference is not None:
                 references[column] = self.reference.isoformat()
                 continue
-            earliest = df[column].cast(pl.Datetime("us")).min()
+            earliest = df.select(_instant(pl.col(column), df.schema[column])).to_series().min()
             if earliest is None:
                 raise data_problem(
                     ctx,
@@ -103,16 +103,38 @@ class DatetimePartsStep(StepBase):
         require_columns(df, self.columns, ctx, "columns")
         exprs = []
         for column in self.columns:
-            x = pl.col(column).cast(pl.Datetime("us"))
+            dtype = df.schema[column]
+            local = _wall_clock(pl.col(column), dtype)
             for part in self.parts:
                 if part == "elapsed_days":
-                    ref = dt.datetime.fromisoformat(params["reference"][column])
-                    value = (x - pl.lit(ref.replace(tzinfo=None))).dt.total_seconds() / 86400.0
+                    ref = _naive_utc(dt.datetime.fromisoformat(params["reference"][column]))
+                    since = _instant(pl.col(column), dtype) - pl.lit(ref)
+                    value = since.dt.total_seconds() / 86400.0
                 else:
-                    value = getattr(x.dt, part)()
+                    value = getattr(local.dt, part)()
                 exprs.append(value.cast(_PART_TYPES[part]).alias(f"{column}_{part}"))
         out = df.with_columns(exprs)
         return out.drop(self.columns) if self.drop_original else out
+
+
+def _wall_clock(x: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Dates and times as read on the column's own clock (its time zone, if any)."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        x = x.dt.replace_time_zone(None)
+    return x.cast(pl.Datetime("us"))
+
+
+def _instant(x: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The moment in naive UTC, so elapsed days are not shifted by time zones."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        x = x.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return x.cast(pl.Datetime("us"))
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class TextStep(StepBase):
