@@ -9,6 +9,7 @@ config, seed and library versions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import typing
@@ -30,11 +31,11 @@ from narrate.core.automl import (
 )
 from narrate.core.automl.config import FAMILIES, ImbalanceStrategy
 from narrate.core.automl.results import ProgressUpdate, TrainResult
-from narrate.core.automl.scoring import DEFAULT_METRICS, METRICS
+from narrate.core.automl.scoring import DEFAULT_METRICS, METRICS, get_metric
 from narrate.core.evaluation import evaluate
 from narrate.core.narrative.model import describe_model
 from narrate.errors import InvalidInput, NotFound
-from narrate.jobs.context import JobContext
+from narrate.jobs.context import JobCancelled, JobContext
 from narrate.jobs.records import create_job
 from narrate.services.datasets import Owner, cached_frame, get_version, load_frame
 from narrate.storage.sql.tables import Dataset, DatasetVersion, Evaluation, Model, ModelVersion
@@ -115,6 +116,7 @@ def prepare_training(
     problem = detect_problem(
         sample if frame.height > 20_000 else frame.to_pandas(), target, override=config.task
     )
+    get_metric(problem.task, config.metric)  # an unknown metric is refused before any work
     with container.db.session() as s:
         model = Model(
             owner_id=owner.user_id,
@@ -212,9 +214,22 @@ def _on_progress(ctx: JobContext) -> Any:
         }
         if update.leaderboard:
             data["leaderboard"] = update.leaderboard[:15]
-        ctx.progress(0.05 + 0.8 * update.fraction, update.message, data=data)
+        _report_kept(ctx, 0.05 + 0.8 * update.fraction, update.message, data=data)
 
     return report
+
+
+def _report_kept(
+    ctx: JobContext, fraction: float, message: str, data: dict[str, Any] | None = None
+) -> None:
+    """Report progress without aborting on a cancel request.
+
+    A cancelled training run stops its search at the next trial (``should_stop``) and
+    then still evaluates and saves the best model found so far, so progress reports after
+    the request must not raise.
+    """
+    with contextlib.suppress(JobCancelled):
+        ctx.progress(fraction, message, data=data)
 
 
 def train_job(ctx: JobContext) -> dict[str, Any]:
@@ -228,10 +243,14 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
     config = TrainConfig.model_validate(p["config"])
     try:
         result = train(df, config, progress=_on_progress(ctx), should_stop=ctx.is_cancelled)
-    except Exception:
+    except Exception as error:
+        if ctx.is_cancelled():
+            # Cancelled before any candidate finished: there is nothing to keep.
+            _set_model_status(container, p["model_id"], "cancelled")
+            raise JobCancelled from error
         _set_model_status(container, p["model_id"], "failed")
         raise
-    ctx.progress(0.87, "Evaluating the best model on held-out rows")
+    _report_kept(ctx, 0.87, "Evaluating the best model on held-out rows")
     return _store_training(container, ctx, p["model_id"], version, df, result)
 
 
@@ -267,7 +286,7 @@ def _store_training(
     evaluation = _holdout_evaluation(df, result)
     summary = result.to_dict()
     narrative = describe_model(summary, evaluation)
-    ctx.progress(0.95, "Saving the model")
+    _report_kept(ctx, 0.95, "Saving the model")
     artifact = raw_input_pipeline(container, version, result.deployable)
     mv = save_model_version(
         container,
@@ -320,7 +339,7 @@ def save_model_version(
             family=family,
             params=params,
             metrics=evaluation.get("metrics", {}),
-            cv_score=lead[0].get("cv_mean") if isinstance(lead[0], dict) else None,
+            cv_score=lead[0].get("cv_score_mean") if isinstance(lead[0], dict) else None,
             threshold=threshold,
             leaderboard=summary.get("leaderboard", []),
             config=summary.get("config", {}),
