@@ -2,6 +2,13 @@
 
 Patterns run vectorised in polars on a sample of each text column; checksums (Luhn for
 card numbers, mod-97 for IBANs) and IP parsing run in Python on the few candidates.
+
+Integer columns are checked too, because card and phone numbers written without
+separators are read as integers: 13-19 digit values that pass the Luhn check are card
+numbers, and 7-15 digit values are phone numbers when the header says so (``phone``,
+``mobile``, ``tel`` ...): without separators a phone number is indistinguishable from a
+quantity or an ID. Unformatted digits are weaker evidence than formatted text, so these
+need a larger share (80%).
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ import polars as pl
 
 from narrate.core.data.types import ColumnKind
 
-__all__ = ["PII_KINDS", "detect_pii", "hash_value", "mask_value"]
+__all__ = ["PII_ACTIONS", "PII_KINDS", "detect_pii", "hash_value", "mask_value", "pii_fix"]
 
 PII_KINDS = ("email", "phone", "credit_card", "iban", "ip_address", "national_id", "person_name")
 _SAMPLE = 10_000
 _MIN_SHARE = 0.3
 _EXAMPLES = 3
 _CHECKED_KINDS = {ColumnKind.TEXT, ColumnKind.IDENTIFIER, ColumnKind.CATEGORICAL}
-_ACTIONS = ["drop", "mask", "hash"]
+PII_ACTIONS = ("drop", "mask", "hash")
+# Integer columns: share of values needed, and what a digits-only phone number looks like.
+_MIN_SHARE_DIGITS = 0.8
+_CARD_DIGITS = r"^[0-9]{13,19}$"
+_PHONE_DIGITS = r"^[0-9]{7,15}$"
+_PHONE_HEADER = re.compile(r"phone|mobile|(^|_)(tel|cell|fax|msisdn)(_|$)", re.IGNORECASE)
 
 _PATTERNS: dict[str, str] = {
     "email": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
@@ -95,30 +107,69 @@ _VALIDATORS: dict[str, Callable[[str], bool]] = {
 }
 
 
+def pii_fix(column: str, action: str) -> dict[str, Any]:
+    """The recipe step that protects a personal-data column.
+
+    Args:
+        column: The column.
+        action: ``drop``, ``mask`` or ``hash`` (one of ``PII_ACTIONS``).
+
+    Returns:
+        A ``drop_columns`` step, or a ``pii`` step with ``method`` mask or hash.
+
+    Raises:
+        ValueError: ``action`` is not one of ``PII_ACTIONS``.
+    """
+    if action == "drop":
+        return {"step": "drop_columns", "columns": [column]}
+    if action in ("mask", "hash"):
+        return {"step": "pii", "columns": [column], "method": action}
+    raise ValueError(f"Unknown PII action '{action}'; use one of {', '.join(PII_ACTIONS)}.")
+
+
 def detect_pii(df: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[dict[str, Any]]:
     """Find columns whose values (or names) say they hold personal data.
 
     Args:
         df: The table.
-        kinds: Column name -> kind; text, identifier and categorical columns are checked.
+        kinds: Column name -> kind; text, identifier, categorical and integer columns
+            are checked.
 
     Returns:
-        One ``{"column", "kind", "share", "matches", "examples_masked", "actions"}`` per
-        column where at least 30% of up to 10,000 sampled values match a kind (or, for
-        person names, where the column name says so).
+        One ``{"column", "kind", "share", "matches", "examples_masked", "actions",
+        "fixes"}`` per column where at least 30% of up to 10,000 sampled values match a
+        kind (or, for person names, where the column name says so); for integer columns
+        80% must be valid card or phone numbers. ``fixes`` maps each action to its
+        recipe step.
     """
     found = []
     for name in df.columns:
-        if kinds.get(name) not in _CHECKED_KINDS:
+        kind = kinds.get(name)
+        is_integer = kind == ColumnKind.INTEGER and df.schema[name].is_integer()
+        if kind not in _CHECKED_KINDS and not is_integer:
             continue
         values = df.get_column(name).drop_nulls().cast(pl.String)
         if values.len() > _SAMPLE:
             values = values.sample(_SAMPLE, seed=0)
         values = values.str.strip_chars()
-        hit = _column_pii(name, values)
+        hit = _integer_pii(name, values) if is_integer else _column_pii(name, values)
         if hit is not None:
             found.append(hit)
     return found
+
+
+def _integer_pii(name: str, values: pl.Series) -> dict[str, Any] | None:
+    """Card numbers (13-19 digits, Luhn) and phone numbers written as plain integers."""
+    if values.len() == 0:
+        return None
+    cards = [v for v in values.filter(values.str.contains(_CARD_DIGITS)).to_list() if _luhn_ok(v)]
+    if len(cards) >= _MIN_SHARE_DIGITS * values.len():
+        return _finding(name, "credit_card", cards, values.len())
+    if _PHONE_HEADER.search(name.strip().replace(" ", "_").replace("-", "_")):
+        phones = values.filter(values.str.contains(_PHONE_DIGITS)).to_list()
+        if len(phones) >= _MIN_SHARE_DIGITS * values.len():
+            return _finding(name, "phone", phones, values.len())
+    return None
 
 
 def _column_pii(name: str, values: pl.Series) -> dict[str, Any] | None:
@@ -142,13 +193,18 @@ def _column_pii(name: str, values: pl.Series) -> dict[str, Any] | None:
     if best is None:
         return None
     kind, matched = best
+    return _finding(name, kind, matched, values.len())
+
+
+def _finding(name: str, kind: str, matched: list[str], checked: int) -> dict[str, Any]:
     return {
         "column": name,
         "kind": kind,
-        "share": round(len(matched) / values.len(), 4),
+        "share": round(len(matched) / checked, 4),
         "matches": len(matched),
         "examples_masked": [mask_value(value, kind) for value in matched[:_EXAMPLES]],
-        "actions": list(_ACTIONS),
+        "actions": list(PII_ACTIONS),
+        "fixes": {action: pii_fix(name, action) for action in PII_ACTIONS},
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from narrate.core.data.pii import pii_fix
 from narrate.core.data.types import ColumnKind
 
 __all__ = ["SEVERITIES", "find_warnings"]
@@ -105,8 +106,8 @@ def _missing_warnings(column: dict[str, Any], *, is_target: bool) -> list[dict[s
             )
         ]
     if share >= _SOME_EMPTY:
-        strategy = "median" if column["kind"] in _NUMERIC else "most_frequent"
-        how = strategy.replace("_", " ")
+        strategy = "median" if column["kind"] in _NUMERIC else "mode"
+        how = "median" if strategy == "median" else "most common"
         text = (
             f"'{name}' is empty in {missing:,} rows ({share:.1%}); fill them with the {how} value."
         )
@@ -170,7 +171,9 @@ def _mixed_types_warning(column: dict[str, Any], numeric_text: dict[str, Any]) -
         f"{column['count']:,} filled values are numbers; {' and '.join(parts)}. "
         "Converting it to a number turns those into empty values."
     )
-    fix = {"step": "cast", "columns": [name], "to": "float"}
+    # A lenient conversion (the cast step is strict and would refuse the non-numbers).
+    quoted = '"' + name.replace('"', '""') + '"'
+    fix = {"step": "derive", "name": name, "expression": f"TRY_CAST(TRIM({quoted}) AS DOUBLE)"}
     return _warning("mixed_types", "warning", name, text, fix)
 
 
@@ -252,7 +255,7 @@ def _pii_warnings(pii: list[dict[str, Any]]) -> list[dict[str, Any]]:
             item["column"],
             f"'{item['column']}' looks like personal data ({item['kind'].replace('_', ' ')}, "
             f"{item['share']:.0%} of checked values); mask, hash or drop it before sharing.",
-            {"step": "pii", "columns": [item["column"]], "action": "mask"},
+            pii_fix(item["column"], "mask"),
         )
         for item in pii
     ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import polars as pl
 import pytest
 
-from narrate.core.data.pii import detect_pii, hash_value, mask_value
+from narrate.core.data.pii import detect_pii, hash_value, mask_value, pii_fix
 from narrate.core.data.types import infer_types
 
 
@@ -99,3 +101,98 @@ def test_hash_value_is_salted_and_stable() -> None:
 def test_hash_value_refuses_empty_salt() -> None:
     with pytest.raises(ValueError, match="non-empty salt"):
         hash_value("x", "")
+
+
+def _luhn_digit(partial: str) -> str:
+    """The check digit that makes ``partial + digit`` pass the Luhn check."""
+    total = 0
+    for index, char in enumerate(reversed(partial)):
+        number = int(char)
+        if index % 2 == 0:
+            number = number * 2 - 9 if number > 4 else number * 2
+        total += number
+    return str((10 - total % 10) % 10)
+
+
+def _cards(count: int, seed: int = 7) -> list[int]:
+    rng = random.Random(seed)
+    prefixes = ["4", "51", "37", "6011"]
+    out = []
+    for i in range(count):
+        prefix = prefixes[i % len(prefixes)]
+        length = 15 if prefix == "37" else 16
+        body = prefix + "".join(rng.choice("0123456789") for _ in range(length - 1 - len(prefix)))
+        out.append(int(body + _luhn_digit(body)))
+    return out
+
+
+def _random_ints(count: int, digits: int, *, seed: int) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.randrange(10 ** (digits - 1), 10**digits) for _ in range(count)]
+
+
+def _detect_frame(columns: dict[str, list[object]]) -> list[dict[str, object]]:
+    frame, kinds = infer_types(pl.DataFrame(columns))
+    return detect_pii(frame, kinds)
+
+
+def test_card_numbers_stored_as_integers_are_found() -> None:
+    cards = _cards(200)
+    frame, kinds = infer_types(pl.DataFrame({"card": cards}))
+    assert kinds["card"] == "integer"  # digits only: read as a number, still checked
+    [hit] = detect_pii(frame, kinds)
+    assert (hit["column"], hit["kind"], hit["share"]) == ("card", "credit_card", 1.0)
+    assert all(str(card) not in hit["examples_masked"] for card in cards)
+    assert str(hit["examples_masked"][0]).endswith(str(cards[0])[-4:])
+
+
+def test_phone_numbers_stored_as_integers_are_found_by_header() -> None:
+    rng = random.Random(3)
+    phones = [
+        int(f"{rng.choice([415, 212, 617])}{rng.randint(2_000_000, 9_999_999)}") for _ in range(100)
+    ]
+    for header in ("phone", "Mobile Number", "tel", "contact_phone", "fax"):
+        [hit] = _detect_frame({header: phones})
+        assert (hit["column"], hit["kind"]) == (header, "phone")
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        # 16-digit integers that are not card numbers: about 1 in 10 passes Luhn by chance
+        {"card": _random_ints(300, 16, seed=1)},
+        # card-like integers mixed with non-cards: too few valid ones for digits alone
+        {"account": _cards(50) + _random_ints(150, 16, seed=2)},
+        # small counts, even under a phone-like header
+        {"phone_calls": [i % 40 for i in range(200)]},
+        {"tel": list(range(200))},
+        # ten-digit numbers without a phone header are quantities or IDs, not phones
+        {"order_no": [4_155_550_000 + i for i in range(200)]},
+        # negative and short numbers
+        {"card": [-c for c in _cards(50)]},
+        {"amount": [123_456 + i for i in range(200)]},
+    ],
+    ids=[
+        "random-16-digits",
+        "few-valid-cards",
+        "small-counts-phone-header",
+        "small-ints-tel-header",
+        "ten-digits-no-header",
+        "negative-cards",
+        "six-digit-amounts",
+    ],
+)
+def test_integer_near_misses_are_not_personal_data(columns: dict[str, list[object]]) -> None:
+    assert _detect_frame(columns) == []
+
+
+def test_findings_carry_recipe_fixes_for_each_action() -> None:
+    [hit] = _detect("email", ["ann@example.com", "bob@example.org"])
+    assert hit["fixes"] == {
+        "drop": {"step": "drop_columns", "columns": ["email"]},
+        "mask": {"step": "pii", "columns": ["email"], "method": "mask"},
+        "hash": {"step": "pii", "columns": ["email"], "method": "hash"},
+    }
+    assert pii_fix("x", "hash") == {"step": "pii", "columns": ["x"], "method": "hash"}
+    with pytest.raises(ValueError, match="Unknown PII action"):
+        pii_fix("x", "encrypt")
