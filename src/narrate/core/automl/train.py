@@ -34,7 +34,7 @@ from narrate.core.automl.splits import (
 from narrate.core.automl.threshold import apply_threshold, tune_threshold
 from narrate.errors import InvalidInput
 
-__all__ = ["library_versions", "refit", "train"]
+__all__ = ["library_versions", "refit", "refit_estimator", "train"]
 
 _PACKAGES = ("scikit-learn", "lightgbm", "xgboost", "optuna", "imbalanced-learn", "pandas", "numpy")
 # The search keeps back the time the final fits are expected to take, within these shares
@@ -269,7 +269,7 @@ def _leaderboard(
         rows.append(
             {
                 "family": f"ensemble:{kind}",
-                "params": {"members": ensemble["members"]},
+                "params": {"members": ensemble["members"], "weights": ensemble.get("weights")},
                 "cv_score_mean": ensemble["scores"][kind],
                 "cv_score_std": None,
                 "fit_time_s": None,
@@ -312,12 +312,18 @@ def _per_fit_seconds(record: TrialRecord) -> float:
     return record.result.fit_time_s / len(record.result.scores) if record.result else 0.0
 
 
-def _final_fit_seconds(members: list[TrialRecord], n_splits: int, config: TrainConfig) -> float:
-    """Seconds to fit the final model from ``members`` (one: a single model; more: a
-    stacked ensemble, one fit per inner fold and a last one for each member), refits on
-    all rows included. Final fits see all development rows, not a fold's share (x1.3)."""
+def _final_fit_seconds(
+    members: list[TrialRecord], n_splits: int, config: TrainConfig, kind: str = "stacking"
+) -> float:
+    """Seconds to fit the final model from ``members`` (one: a single model; more: an
+    ensemble of ``kind`` — voting fits each member once, blending once on 75% of rows,
+    stacking once per inner fold and a last time), refits on all rows included. Final fits
+    see all development rows, not a fold's share (x1.3)."""
     per_fit = [_per_fit_seconds(m) for m in members]
-    fits = per_fit[0] if len(per_fit) == 1 else sum(per_fit) * (n_splits + 1)
+    if len(per_fit) == 1:
+        fits = per_fit[0]
+    else:
+        fits = sum(per_fit) * {"soft_voting": 1.0, "blending": 0.75}.get(kind, n_splits + 1)
     return 1.3 * fits * (2.0 if config.refit_full else 1.0)
 
 
@@ -355,7 +361,9 @@ def _final_model(
             seed=ctx.seed,
         )
         ensemble_info = choice.to_dict([m.spec.family for m in members])
-        needed = _final_fit_seconds(members, ctx.folds_per_repeat, config)
+        needed = _final_fit_seconds(
+            members, ctx.folds_per_repeat, config, kind=choice.winner or "stacking"
+        )
         if choice.winner is not None and time.monotonic() + needed > deadline:
             ensemble_info["skipped"] = (
                 f"the {choice.winner.replace('_', ' ')} ensemble scored better but would need "
@@ -372,6 +380,7 @@ def _final_model(
             task=ctx.task,
             n_folds=ctx.folds_per_repeat,
             seed=ctx.seed,
+            weights=ensemble_info.get("weights"),
         )
     else:
         estimator = _pipeline(best.spec, ctx)
@@ -396,6 +405,26 @@ def _refit_all_rows(model: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
             inner = clone(model.estimator.estimator).fit(X, y)
             return apply_threshold(inner, model.threshold, model.pos_label, X.iloc[:10], y[:10])
         return clone(model).fit(X, y)
+
+
+def refit_estimator(model: Any, df: pd.DataFrame, config: TrainConfig) -> Any:
+    """Retrain a fitted model's exact pipeline (ensemble and tuned threshold included) on new
+    rows, with the settings it was found with and no search.
+
+    Args:
+        model: A fitted model as training saved it (single pipeline, ensemble, or either
+            wrapped with a tuned threshold).
+        df: The new data, target included.
+        config: The training configuration (target and task).
+
+    Returns:
+        A new fitted model; ``model`` is left untouched.
+
+    Raises:
+        InvalidInput: Bad target.
+    """
+    _problem, known, y = _prepare(df, config)
+    return _refit_all_rows(model, known.drop(columns=[config.target]), y)
 
 
 def _pipeline(spec: CandidateSpec, ctx: SearchContext) -> Any:
