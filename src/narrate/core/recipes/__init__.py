@@ -12,7 +12,7 @@ from __future__ import annotations
 from narrate.core.recipes.catalog import step_catalog
 from narrate.core.recipes.diff import diff_frames
 from narrate.core.recipes.fit import FittedRecipe, fit_recipe
-from narrate.core.recipes.model import STEP_ALIASES, Recipe, Step, step_names
+from narrate.core.recipes.model import STEP_ALIASES, Recipe, Step, load_document, step_names
 from narrate.core.recipes.preview import check_data_loss, preview_recipe
 from narrate.core.recipes.sklearn import RecipeTransformer
 from narrate.core.recipes.stats import column_stats
@@ -29,6 +29,7 @@ __all__ = [
     "column_stats",
     "diff_frames",
     "fit_recipe",
+    "load_document",
     "preview_recipe",
     "raise_if_invalid",
     "step_catalog",

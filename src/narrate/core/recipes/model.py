@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,7 +34,7 @@ from narrate.core.recipes.steps import (
 )
 from narrate.errors import InvalidInput
 
-__all__ = ["STEP_ALIASES", "Recipe", "Step", "step_names"]
+__all__ = ["STEP_ALIASES", "Recipe", "Step", "load_document", "step_names"]
 
 Step = Annotated[
     DropColumnsStep
@@ -94,7 +94,7 @@ class Recipe(BaseModel):
         """
         if isinstance(obj, Recipe):
             return obj
-        data = _load_text(obj) if isinstance(obj, str) else obj
+        data = load_document(obj) if isinstance(obj, str) else obj
         data = _normalise(data)
         try:
             return cls.model_validate(data)
@@ -116,18 +116,50 @@ class Recipe(BaseModel):
         return self.model_dump(mode="json")
 
 
-def _load_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
+def load_document(text: str, *, syntax: Literal["json", "yaml"] | None = None) -> Any:
+    """Read a recipe document's text as JSON or YAML (``yaml.safe_load``, no tags).
+
+    Args:
+        text: The document.
+        syntax: ``"json"`` or ``"yaml"``; when ``None`` JSON is tried first, then YAML.
+
+    Returns:
+        The parsed data (not yet checked as a recipe).
+
+    Raises:
+        InvalidInput: A syntax error, ``code="invalid_json"`` or ``"invalid_yaml"``, with
+            the 1-based ``line`` and ``column`` in ``details`` and the message.
+    """
+    if syntax != "yaml":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if syntax == "json":
+                raise InvalidInput(
+                    f"The recipe is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                    f"column {exc.colno}.",
+                    code="invalid_json",
+                    details={"line": exc.lineno, "column": exc.colno},
+                ) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidInput(
-            f"The recipe is neither valid JSON nor YAML: {str(exc).splitlines()[0]}",
-            code="invalid_recipe",
-        ) from exc
+        raise _yaml_error(exc, tried_json=syntax is None) from exc
+
+
+def _yaml_error(exc: yaml.YAMLError, *, tried_json: bool) -> InvalidInput:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    kind = "neither valid JSON nor YAML" if tried_json else "not valid YAML"
+    if mark is None:
+        return InvalidInput(f"The recipe is {kind}: {problem}.", code="invalid_yaml")
+    line, column = mark.line + 1, mark.column + 1
+    return InvalidInput(
+        f"The recipe is {kind}: {problem} at line {line}, column {column}.",
+        code="invalid_yaml",
+        hint="Check the indentation and the ':' after each key on that line.",
+        details={"line": line, "column": column},
+    )
 
 
 def _normalise(data: Any) -> dict[str, Any]:
