@@ -8,7 +8,7 @@ same recipe give the same content hash, and then the existing version is reused.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from narrate.core.recipes import (
     check_data_loss,
     diff_frames,
     fit_recipe,
+    load_document,
     preview_recipe,
     step_catalog,
     validate_recipe,
@@ -47,6 +48,7 @@ __all__ = [
     "list_steps",
     "parse_recipe",
     "preview",
+    "read_recipe_document",
     "reproduce_version",
     "restore_version",
     "start_apply",
@@ -66,6 +68,31 @@ def list_steps() -> list[dict[str, Any]]:
 def parse_recipe(recipe: dict[str, Any] | str) -> Recipe:
     """Parse a recipe document (JSON object, JSON text or YAML text)."""
     return Recipe.parse(recipe)
+
+
+def read_recipe_document(text: str, syntax: Literal["json", "yaml"]) -> dict[str, Any]:
+    """Read a request body holding a recipe document (``steps`` plus options) as a dict.
+
+    Raises:
+        InvalidInput: A syntax error naming the line and column (``details.line``,
+            ``details.column``), or a document that is not a mapping.
+    """
+    data = load_document(text, syntax=syntax)
+    if isinstance(data, list):
+        data = {"steps": data}
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            f'A recipe document is a mapping with a "steps" list; this {syntax.upper()} '
+            f"document is a {type(data).__name__}.",
+            code="invalid_recipe",
+            hint="For example:  steps: [{step: drop_columns, columns: [id]}]",
+        )
+    return data
+
+
+def _usable_target(target: str | None, columns: list[str]) -> str | None:
+    """The dataset's target if this version still has that column (a recipe may drop it)."""
+    return target if target in columns else None
 
 
 def _base(
@@ -103,11 +130,13 @@ def validate(
     dataset, version = _base(container, owner, dataset_id, version_id)
     parsed = parse_recipe(recipe)
     schema = cached_frame(container, version).schema
-    issues = validate_recipe(parsed, schema, target=dataset.target)
+    target = _usable_target(dataset.target, list(schema.names()))
+    issues = validate_recipe(parsed, schema, target=target)
     return {
         "valid": not issues,
         "issues": [i.to_dict() for i in issues],
         "steps": [s.describe() for s in parsed.steps],
+        "recipe": parsed.model_dump(mode="json", exclude_unset=True),
     }
 
 
@@ -122,10 +151,9 @@ def preview(
 ) -> dict[str, Any]:
     """Run the recipe on a sample (stratified by the target) and describe the effect."""
     dataset, version = _base(container, owner, dataset_id, version_id)
-    sample = _preview_sample(container, version, dataset.target, sample_rows)
-    result = preview_recipe(
-        sample, recipe, target=dataset.target, sample_rows=sample.height, seed=_SEED
-    )
+    target = _usable_target(dataset.target, [c["name"] for c in version.columns])
+    sample = _preview_sample(container, version, target, sample_rows)
+    result = preview_recipe(sample, recipe, target=target, sample_rows=sample.height, seed=_SEED)
     result["rows"]["total"] = version.n_rows
     result["rows"]["sampled"] = sample.height < version.n_rows
     result["version_id"] = version.id
@@ -145,7 +173,6 @@ def _preview_sample(
     """
     from narrate.core.recipes.sampling import sample_rows
 
-    target = target if target in {c["name"] for c in version.columns} else None
     key = (version.blob, target, rows)
     sample = _SAMPLES.get(key)
     if sample is None:
@@ -200,10 +227,9 @@ def create_apply_job(
     """
     dataset, version = _base(container, owner, dataset_id, version_id)
     parsed = parse_recipe(recipe)
-    drawn = _preview_sample(container, version, dataset.target, 10_000)
-    sample = preview_recipe(
-        drawn, parsed, target=dataset.target, sample_rows=drawn.height, seed=_SEED
-    )
+    target = _usable_target(dataset.target, [c["name"] for c in version.columns])
+    drawn = _preview_sample(container, version, target, 10_000)
+    sample = preview_recipe(drawn, parsed, target=target, sample_rows=drawn.height, seed=_SEED)
     _guard_data_loss(sample.get("warnings", []), confirm_data_loss)
     return create_job(
         container.db,
@@ -235,26 +261,35 @@ def _guard_data_loss(warnings: list[dict[str, Any]], confirmed: bool) -> None:
 
 
 def apply_recipe_job(ctx: JobContext) -> dict[str, Any]:
-    """Job: fit the recipe on the full version and store the result as a new version."""
+    """Job: fit the recipe on the full version and store the result as a new version.
+
+    Cancelling is honoured at every progress report — after loading, after each step —
+    and a last time just before anything is written, so a cancelled job leaves no blob
+    and no version behind. The target used is stored in the fitted recipe, which is what
+    :func:`reproduce_version` replays with.
+    """
     p = ctx.params
     container = Container(ctx.settings, ctx.db, ctx.blobs)
     owner = Owner(ctx.owner_id, bool(p.get("is_admin")))
     dataset, version = _base(container, owner, p["dataset_id"], p["version_id"])
     ctx.progress(0.02, "Loading the data")
     frame = load_frame(container, version)
+    target = _usable_target(dataset.target, frame.columns)
+    ctx.check_cancelled()
     out, fitted = fit_recipe(
         frame,
         p["recipe"],
-        target=dataset.target,
+        target=target,
         seed=_SEED,
         progress=lambda f, msg: ctx.progress(0.05 + 0.8 * f, msg),
     )
     removed = [c for c in frame.columns if c not in out.columns]
     _guard_data_loss(
-        check_data_loss(frame.height, out.height, removed, dataset.target),
+        check_data_loss(frame.height, out.height, removed, target),
         bool(p.get("confirm_data_loss")),
     )
-    ctx.progress(0.88, "Saving the new version")
+    # the data makes this report reach the database (and read the cancel flag) now
+    ctx.progress(0.88, "Saving the new version", {"rows": out.height, "columns": out.width})
     new = _store_result(container, dataset, version, out, fitted, created_by=ctx.owner_id)
     return {"dataset_id": dataset.id, "version_id": new["id"], "reused": new["reused"]}
 
@@ -390,6 +425,19 @@ def compare_versions(
     return {"a": version_to_dict(a), "b": version_to_dict(b), "diff": diff}
 
 
+def _recorded_fit(container: Container, version: DatasetVersion) -> tuple[str | None, int]:
+    """The target and seed a version's recipe was fitted with, as stored at apply time.
+
+    Versions made before fitted recipes were stored fall back to the dataset's target.
+    """
+    if version.fitted_recipe_blob:
+        fitted = json.loads(container.blobs.get_bytes(version.fitted_recipe_blob))
+        return fitted.get("target"), int(fitted.get("seed", _SEED))
+    with container.db.session() as s:
+        dataset = s.get(Dataset, version.dataset_id)
+        return (dataset.target if dataset else None), _SEED
+
+
 def _replay(container: Container, chain: list[DatasetVersion]) -> pl.DataFrame:
     frame = load_frame(container, chain[0])
     for v in chain[1:]:
@@ -397,12 +445,9 @@ def _replay(container: Container, chain: list[DatasetVersion]) -> pl.DataFrame:
         if steps and steps[0].get("step") == TYPE_OVERRIDE_STEP:
             frame, _ = apply_type_overrides(frame, steps[0]["columns"])
             continue
-        with container.db.session() as s:
-            dataset = s.get(Dataset, v.dataset_id)
-            target = dataset.target if dataset else None
-        if target is not None and target not in frame.columns:
-            target = None
-        frame, _ = fit_recipe(frame, v.recipe or {"steps": []}, target=target, seed=_SEED)
+        target, seed = _recorded_fit(container, v)
+        target = _usable_target(target, frame.columns)
+        frame, _ = fit_recipe(frame, v.recipe or {"steps": []}, target=target, seed=seed)
     return frame
 
 
