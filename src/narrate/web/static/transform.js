@@ -12,11 +12,12 @@
   var previewTimer = null;
   var previewSeq = 0;
 
-  function api(method, url, body) {
+  function api(method, url, body, contentType) {
+    var raw = typeof body === "string";
     return fetch(url, {
       method: method,
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
-      body: body ? JSON.stringify(body) : undefined,
+      headers: { "Content-Type": contentType || "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: body === undefined || body === null ? undefined : (raw ? body : JSON.stringify(body)),
       credentials: "same-origin",
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; });
@@ -124,7 +125,7 @@
   function runPreview() {
     var seq = ++previewSeq;
     var issuesBox = document.getElementById("preview-issues");
-    if (!steps.length) { document.getElementById("preview-summary").textContent = "Add a step to see its effect."; document.getElementById("preview-table").innerHTML = ""; return; }
+    if (!steps.length) { document.getElementById("preview-summary").textContent = "Add a step to see its effect."; document.getElementById("preview-table").innerHTML = ""; document.getElementById("preview-stats").innerHTML = ""; return; }
     var started = performance.now();
     api("POST", "/api/v1/datasets/" + datasetId + "/recipes/preview", { steps: steps, version_id: versionId }).then(function (r) {
       if (seq !== previewSeq) return;
@@ -154,6 +155,7 @@
       .forEach(function (k) { var d = el("div", { "class": "kpi" }); d.appendChild(el("strong", {}, String(k[1] === undefined ? "—" : k[1]))); d.appendChild(el("span", { "class": "small muted" }, k[0])); kpis.appendChild(d); });
     summary.appendChild(kpis);
     if (rows.sampled) summary.appendChild(el("p", { "class": "small muted" }, "Computed on a sample of " + rows.before + " of " + rows.total + " rows."));
+    showStats(p.stats || {}, cols);
     var warnBox = document.getElementById("preview-warnings");
     warnBox.innerHTML = "";
     (p.warnings || []).forEach(function (w) { warnBox.appendChild(el("p", { "class": "alert warning", "data-code": w.code }, w.message)); });
@@ -184,6 +186,54 @@
     table.appendChild(t);
   }
 
+  var STATS = ["dtype", "missing", "mean", "std", "min", "max", "distinct"];
+
+  function fmt(v) {
+    if (v === null || v === undefined) return "—";
+    if (typeof v === "number" && !Number.isInteger(v)) return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(Math.round(v * 1000) / 1000);
+    return String(v);
+  }
+
+  // Columns whose statistics changed: added, removed, retyped, or any stat moved.
+  function changedStats(stats) {
+    return Object.keys(stats).filter(function (c) {
+      var s = stats[c];
+      if (!s.before || !s.after) return true;
+      return STATS.some(function (k) { return JSON.stringify(s.before[k]) !== JSON.stringify(s.after[k]); });
+    });
+  }
+
+  function showStats(stats, cols) {
+    var box = document.getElementById("preview-stats");
+    box.innerHTML = "";
+    var names = changedStats(stats);
+    if (!names.length) { box.appendChild(el("p", { "class": "small muted" }, "No column statistics change.")); return; }
+    var t = el("table", { "class": "table compact", "data-testid": "preview-stats" });
+    var head = el("tr");
+    head.appendChild(el("th", {}, "Column"));
+    STATS.forEach(function (k) { head.appendChild(el("th", {}, k)); });
+    t.appendChild(el("thead")).appendChild(head);
+    var tb = el("tbody");
+    names.forEach(function (c) {
+      var s = stats[c];
+      var state = !s.before ? "added" : (!s.after ? "removed" : "changed");
+      var tr = el("tr", { "data-column": c, "data-state": state });
+      tr.appendChild(el("th", {}, c + (state === "changed" ? "" : " (" + state + ")")));
+      STATS.forEach(function (k) {
+        var a = s.before ? s.before[k] : undefined, b = s.after ? s.after[k] : undefined;
+        var same = s.before && s.after && JSON.stringify(a) === JSON.stringify(b);
+        var td = el("td", { "data-stat": k }, same ? fmt(b) : (s.before ? fmt(a) : "") + (s.before && s.after ? " → " : "") + (s.after ? fmt(b) : ""));
+        if (!same) td.className = "changed";
+        tr.appendChild(td);
+      });
+      tb.appendChild(tr);
+    });
+    t.appendChild(tb);
+    var caption = el("p", { "class": "small muted" }, "Column statistics, before → after (" + names.length + " of " + Object.keys(stats).length + " columns change):");
+    box.appendChild(caption);
+    box.appendChild(t);
+  }
+
   function apply() {
     var status = document.getElementById("apply-status");
     var bar = document.getElementById("apply-progress");
@@ -192,6 +242,17 @@
       if (r.status !== 202) { status.textContent = (r.body.error && r.body.error.message) || "Apply failed."; status.className = "alert error"; return; }
       status.className = "muted small";
       bar.hidden = false;
+      var cancel = document.getElementById("cancel-apply");
+      cancel.hidden = false;
+      cancel.disabled = false;
+      cancel.onclick = function () {
+        cancel.disabled = true;
+        api("POST", "/api/v1/jobs/" + r.body.job_id + "/cancel").then(function (c) {
+          if (c.status !== 202) { cancel.disabled = false; status.textContent = (c.body.error && c.body.error.message) || "Could not cancel."; }
+          else status.textContent = "Cancelling…";
+        });
+      };
+      document.getElementById("apply-recipe").disabled = true;
       poll(r.body.job_id, bar, status);
     });
   }
@@ -201,6 +262,11 @@
       var job = r.body;
       bar.firstElementChild.style.width = Math.round((job.progress || 0) * 100) + "%";
       status.textContent = job.message || job.status;
+      var done = job.status === "succeeded" || job.status === "failed" || job.status === "cancelled";
+      if (done) {
+        document.getElementById("cancel-apply").hidden = true;
+        document.getElementById("apply-recipe").disabled = steps.length === 0;
+      }
       if (job.status === "succeeded") {
         status.textContent = "New version created.";
         versionId = job.result.version_id;
@@ -208,7 +274,11 @@
         renderSteps();
         loadLineage();
         window.location.href = "/stages/transform?dataset=" + datasetId;
-      } else if (job.status === "failed" || job.status === "cancelled") {
+      } else if (job.status === "cancelled") {
+        status.textContent = job.message || "Cancelled; nothing was kept.";
+        status.className = "alert warning";
+        bar.hidden = true;
+      } else if (job.status === "failed") {
         status.textContent = (job.error && job.error.message) || job.status;
         status.className = "alert error";
       } else {
@@ -236,9 +306,17 @@
           marker: { size: 26, symbol: g.nodes.map(function (n) { return n.type === "model" ? "diamond" : "circle"; }),
             color: g.nodes.map(function (n) { return n.type === "model" ? "#1f8a4c" : (n.is_current ? "#2f6fed" : "#c9d4ea"); }) },
           hovertext: g.nodes.map(function (n) { return n.type === "model" ? n.label + " — " + n.note : n.label + ": " + n.n_rows + " rows, " + n.n_columns + " cols — " + n.note; }), hoverinfo: "text" }];
+      traces[1].customdata = g.nodes.map(function (n) { return n.id; });
+      var graph = document.getElementById("lineage-graph");
       if (window.Plotly) {
-        window.Plotly.newPlot("lineage-graph", traces, { showlegend: false, height: 220, margin: { t: 20, b: 20, l: 20, r: 20 },
+        window.Plotly.newPlot(graph, traces, { showlegend: false, height: 220, margin: { t: 20, b: 20, l: 20, r: 20 },
           xaxis: { visible: false }, yaxis: { visible: false } }, { displaylogo: false, responsive: true });
+        if (graph.removeAllListeners) graph.removeAllListeners("plotly_click");
+        graph.on("plotly_click", function (ev) {
+          var point = ev.points && ev.points[0];
+          var node = point && g.nodes.find(function (n) { return n.id === point.customdata; });
+          if (node) openNode(node);
+        });
       }
       var tbody = document.querySelector("#lineage-table tbody");
       tbody.innerHTML = "";
@@ -254,13 +332,30 @@
           td.appendChild(el("a", { href: "/stages/evaluate?model=" + n.model_id }, "Evaluate"));
         } else if (!n.is_current) {
           var b = el("button", { type: "button", "class": "small" }, "Make working");
-          b.addEventListener("click", function () { api("POST", "/api/v1/versions/" + n.id + "/restore").then(function () { window.location.reload(); }); });
+          b.addEventListener("click", function () { restore(n); });
           td.appendChild(b);
         }
         tr.appendChild(td);
         tbody.appendChild(tr);
       });
     });
+  }
+
+  // Make a version the working one (nothing is deleted); the table and the graph share it.
+  function restore(node) {
+    var question = "Make " + node.label + " (" + node.n_rows + " rows, " + node.n_columns + " columns) the working version? Later versions are kept.";
+    if (!window.confirm(question)) return;
+    api("POST", "/api/v1/versions/" + node.id + "/restore").then(function (r) {
+      if (r.status === 200) { window.location.reload(); return; }
+      var status = document.getElementById("lineage-status");
+      status.textContent = (r.body.error && r.body.error.message) || "Could not restore that version.";
+      status.hidden = false;
+    });
+  }
+
+  function openNode(node) {
+    if (node.type === "model") { window.location.href = "/stages/evaluate?model=" + node.model_id; return; }
+    if (!node.is_current) restore(node);
   }
 
   api("GET", "/api/v1/recipes/steps").then(function (r) {
@@ -292,9 +387,24 @@
   document.getElementById("load-recipe").addEventListener("change", function (ev) {
     var f = ev.target.files[0];
     if (!f) return;
+    var issuesBox = document.getElementById("preview-issues");
+    var isYaml = /\.ya?ml$/i.test(f.name);
     f.text().then(function (text) {
-      try { steps = JSON.parse(text).steps || []; renderSteps(); schedulePreview(); }
-      catch (e) { document.getElementById("preview-issues").textContent = "Only JSON recipes can be loaded here; use the API or CLI for YAML."; document.getElementById("preview-issues").hidden = false; }
+      // The server reads the file (JSON or YAML) and answers with the parsed recipe, so
+      // YAML needs no parser here and both are checked the same way.
+      return api("POST", "/api/v1/datasets/" + datasetId + "/recipes/validate", text, isYaml ? "application/yaml" : "application/json");
+    }).then(function (r) {
+      ev.target.value = "";
+      if (r.status !== 200) {
+        var err = r.body.error || {};
+        issuesBox.textContent = "Could not load " + f.name + ": " + (err.message || "the file is not a recipe.");
+        issuesBox.hidden = false;
+        return;
+      }
+      issuesBox.hidden = true;
+      steps = (r.body.recipe && r.body.recipe.steps) || [];
+      renderSteps(r.body.issues);
+      schedulePreview();
     });
   });
   window.addEventListener("load", loadLineage);
