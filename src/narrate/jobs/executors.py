@@ -11,18 +11,32 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import threading
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
 
 from narrate.config import Settings
-from narrate.errors import NarrateError
+from narrate.errors import NarrateError, StorageUnavailable
 from narrate.jobs.context import JobCancelled, JobContext
-from narrate.jobs.records import finish_job, get_job, start_job
+from narrate.jobs.records import (
+    HEARTBEAT_INTERVAL_S,
+    finish_job,
+    get_job,
+    start_job,
+    touch_heartbeats,
+)
 from narrate.storage.blobs import FsspecBlobStore
 from narrate.storage.sql.database import Database
 
-__all__ = ["InlineExecutor", "JobExecutor", "LocalProcessExecutor", "run_job", "warm_worker"]
+__all__ = [
+    "Heartbeat",
+    "InlineExecutor",
+    "JobExecutor",
+    "LocalProcessExecutor",
+    "run_job",
+    "warm_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +107,52 @@ def warm_worker() -> None:
         importlib.import_module(name)
 
 
+class Heartbeat:
+    """A daemon thread that keeps the heartbeat of the jobs this process owns fresh.
+
+    Progress reports also beat, but a job may go quiet for minutes inside one long fit;
+    this thread is what tells :func:`narrate.jobs.records.recover_interrupted` that the
+    owner is still alive.
+    """
+
+    def __init__(self, db: Database, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+        self._db = db
+        self._interval_s = interval_s
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="narrate-heartbeat", daemon=True)
+        self._thread.start()
+
+    def add(self, job_id: str) -> None:
+        """Start beating for a job."""
+        with self._lock:
+            self._ids.add(job_id)
+
+    def discard(self, job_id: str) -> None:
+        """Stop beating for a job (it finished)."""
+        with self._lock:
+            self._ids.discard(job_id)
+
+    def beat(self) -> None:
+        """Write one heartbeat for every job held now."""
+        with self._lock:
+            ids = list(self._ids)
+        try:
+            touch_heartbeats(self._db, ids)
+        except StorageUnavailable as exc:  # the next beat retries; jobs are not failed here
+            log.warning("could not write job heartbeats: %s", exc.message)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.beat()
+
+    def stop(self) -> None:
+        """Stop the thread (jobs still held go stale and are recovered later)."""
+        self._stop.set()
+        self._thread.join(timeout=self._interval_s + 5)
+
+
 class LocalProcessExecutor:
     """Runs jobs in a pool of spawned worker processes so the server stays responsive.
 
@@ -100,22 +160,32 @@ class LocalProcessExecutor:
     so the first job does not pay for process start-up.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S
+    ) -> None:
         self._settings_json = settings.model_dump_json()
         self._db = Database(settings.resolved_database_url)
         self._pool = ProcessPoolExecutor(
             max_workers=settings.job_workers, mp_context=multiprocessing.get_context("spawn")
         )
+        self._heartbeat = Heartbeat(self._db, heartbeat_interval_s)
         if settings.job_warmup:
             for _ in range(settings.job_workers):
                 self._pool.submit(warm_worker)
 
     def submit(self, job_id: str, entry: str) -> None:
-        """Queue a job on the pool; a dead worker fails the job with a clear reason."""
+        """Queue a job on the pool; a dead worker fails the job with a clear reason.
+
+        While the job waits for a worker or runs, this process beats for it.
+        """
+        self._heartbeat.add(job_id)
         future = self._pool.submit(run_job, self._settings_json, job_id, entry)
         future.add_done_callback(lambda f: self._on_done(job_id, f))
 
     def _on_done(self, job_id: str, future: Future[str]) -> None:
+        self._heartbeat.discard(job_id)
+        if future.cancelled():
+            return
         exc = future.exception()
         if exc is not None:
             finish_job(
@@ -129,6 +199,7 @@ class LocalProcessExecutor:
     def shutdown(self) -> None:
         """Stop the pool without waiting for running jobs (they are recovered on restart)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._heartbeat.stop()
         self._db.dispose()
 
 
@@ -139,8 +210,13 @@ class InlineExecutor:
         self._settings_json = settings.model_dump_json()
 
     def submit(self, job_id: str, entry: str) -> None:
-        """Run the job now, in this process."""
-        run_job(self._settings_json, job_id, entry)
+        """Run the job now, in this process, beating for it from a thread meanwhile."""
+        heartbeat = Heartbeat(_resources(self._settings_json)[1])
+        heartbeat.add(job_id)
+        try:
+            run_job(self._settings_json, job_id, entry)
+        finally:
+            heartbeat.stop()
 
     def shutdown(self) -> None:
         """Nothing to release."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from narrate.errors import InvalidState, NotFound
 from narrate.storage.sql.database import Database
 from narrate.storage.sql.tables import Job, JobEvent, utcnow
 
 __all__ = [
+    "HEARTBEAT_INTERVAL_S",
+    "STALE_AFTER_S",
     "TERMINAL",
     "create_job",
     "finish_job",
@@ -21,15 +25,28 @@ __all__ = [
     "recover_interrupted",
     "request_cancel",
     "start_job",
+    "touch_heartbeats",
 ]
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+HEARTBEAT_INTERVAL_S = 10.0
+"""How often the process that owns a queued or running job writes its heartbeat."""
+STALE_AFTER_S = 6 * HEARTBEAT_INTERVAL_S
+"""A job whose heartbeat is older than this has lost the process that owned it."""
 
 
 def create_job(db: Database, owner_id: str, kind: str, params: dict[str, Any]) -> str:
     """Insert a queued job and return its id."""
     with db.session() as s:
-        job = Job(owner_id=owner_id, kind=kind, params=params, status="queued", message="Queued")
+        # The creator is alive now; until an executor takes over, this is its heartbeat.
+        job = Job(
+            owner_id=owner_id,
+            kind=kind,
+            params=params,
+            status="queued",
+            message="Queued",
+            heartbeat_at=utcnow(),
+        )
         s.add(job)
         s.flush()
         s.add(JobEvent(job_id=job.id, message="Queued", progress=0.0))
@@ -111,10 +128,14 @@ def start_job(db: Database, job_id: str) -> bool:
 def record_progress(
     db: Database, job_id: str, fraction: float, message: str, data: dict[str, Any] | None = None
 ) -> bool:
-    """Store progress and a heartbeat; return whether cancellation was requested."""
+    """Store progress and a heartbeat; return whether the job should stop.
+
+    It should stop when cancellation was requested, or when the job already ended, for
+    example because it was marked interrupted while its process was unresponsive.
+    """
     with db.session() as s:
         job = s.get(Job, job_id)
-        if job is None:
+        if job is None or job.status in TERMINAL:
             return True
         job.progress = max(0.0, min(1.0, fraction))
         job.message = message
@@ -169,17 +190,57 @@ def request_cancel(db: Database, job_id: str, *, owner_id: str | None) -> Job:
         return row
 
 
-def recover_interrupted(db: Database) -> int:
-    """Mark jobs left queued or running by a previous process as failed; return how many."""
+def touch_heartbeats(db: Database, job_ids: Iterable[str]) -> int:
+    """Record that the jobs' owning process is alive; return how many rows were touched."""
+    ids = list(job_ids)
+    if not ids:
+        return 0
     with db.session() as s:
-        rows = list(s.scalars(select(Job).where(Job.status.in_(("queued", "running")))))
+        result = s.execute(
+            update(Job)
+            .where(Job.id.in_(ids), Job.status.in_(("queued", "running")))
+            .values(heartbeat_at=utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def recover_interrupted(
+    db: Database, *, stale_after_s: float = STALE_AFTER_S, now: datetime | None = None
+) -> int:
+    """Mark queued or running jobs whose owner stopped beating as failed; return how many.
+
+    A job is abandoned when its heartbeat is missing or older than ``stale_after_s``: the
+    server or CLI process that ran it has gone (a restart, a crash, a killed terminal). Jobs
+    with a fresh heartbeat belong to a live process, such as a ``narrate train`` running
+    beside the server, and are left alone.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=stale_after_s)
+    with db.session() as s:
+        rows = list(
+            s.scalars(
+                select(Job).where(
+                    Job.status.in_(("queued", "running")),
+                    Job.heartbeat_at.is_(None) | (Job.heartbeat_at < cutoff),
+                )
+            )
+        )
         for job in rows:
-            job.status, job.finished_at = "failed", utcnow()
-            job.message = "Interrupted by a restart of the server"
+            seen = job.heartbeat_at
+            silent = f"for {(now - seen).total_seconds():.0f} s" if seen else "ever"
+            was = job.status
+            job.status, job.finished_at = "failed", now
+            job.message = "Interrupted: the process running it stopped (e.g. a server restart)"
             job.error = {
                 "code": "interrupted",
-                "message": "The server restarted while this job was queued or running. "
-                "Start it again.",
+                "message": f"This job was {was}, but the process running it has sent no "
+                f"heartbeat {silent} (it stopped, for example when the server restarted). "
+                "Start the job again.",
+                "details": {
+                    "was": was,
+                    "heartbeat_at": seen.isoformat() if seen else None,
+                    "stale_after_s": stale_after_s,
+                },
             }
             s.add(JobEvent(job_id=job.id, level="error", message=job.message))
         return len(rows)
