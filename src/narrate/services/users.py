@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from narrate.errors import Conflict, InvalidInput, NotFound
 from narrate.services.auth import API_TOKEN_PREFIX, ROLES, hash_password
@@ -128,17 +129,52 @@ def list_users(db: Database) -> list[User]:
 def update_user(
     db: Database, user_id: str, *, role: str | None = None, is_active: bool | None = None
 ) -> User:
-    """Change a user's role or deactivate/reactivate them."""
+    """Change a user's role or deactivate/reactivate them.
+
+    Raises:
+        NotFound: no such user.
+        InvalidInput: unknown role.
+        Conflict: the change would leave no active admin to manage users.
+    """
     with db.session() as s:
         user = s.get(User, user_id)
         if user is None:
             raise NotFound(f"No user with id '{user_id}'.", details={"user_id": user_id})
         if role is not None:
             _check_role(role)
+        is_admin_now = user.role == "admin" and user.is_active and user.deleted_at is None
+        stays_admin = (role or user.role) == "admin" and (
+            user.is_active if is_active is None else is_active
+        )
+        if is_admin_now and not stays_admin:
+            _refuse_if_last_admin(s, user)
+        if role is not None:
             user.role = role
         if is_active is not None:
             user.is_active = is_active
         return user
+
+
+def _refuse_if_last_admin(s: Session, user: User) -> None:
+    # Lock the admin rows (PostgreSQL) so two concurrent demotions cannot both pass.
+    others = s.scalars(
+        select(User.id)
+        .where(
+            User.role == "admin",
+            User.is_active.is_(True),
+            User.deleted_at.is_(None),
+            User.id != user.id,
+        )
+        .with_for_update()
+    ).first()
+    if others is None:
+        raise Conflict(
+            f"'{user.username}' is the last active admin; demoting or deactivating them "
+            "would leave nobody able to manage users.",
+            code="last_admin",
+            hint="Make another user an admin first, then change this one.",
+            details={"user_id": user.id},
+        )
 
 
 def create_api_token(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from narrate.errors import InvalidInput
@@ -34,6 +34,7 @@ class ApiTokenIn(BaseModel):
 
 
 async def _credentials(request: Request) -> tuple[str, str]:
+    """Read username and password from a JSON or form body (async: it awaits the body)."""
     ctype = request.headers.get("content-type", "")
     data: Any
     if ctype.startswith("application/json"):
@@ -56,10 +57,16 @@ async def _credentials(request: Request) -> tuple[str, str]:
     return str(username), str(password)
 
 
+Credentials = Annotated[tuple[str, str], Depends(_credentials)]
+
+# Routes below are plain ``def``: they do blocking database and argon2 work, which FastAPI
+# runs in its thread pool instead of on the event loop.
+
+
 @router.post("/auth/token", response_model=TokenOut, summary="Exchange a password for a JWT")
-async def token(request: Request, services: Services) -> TokenOut:
+def token(request: Request, credentials: Credentials, services: Services) -> TokenOut:
     """Exchange username and password (JSON or form) for a bearer JWT."""
-    username, password = await _credentials(request)
+    username, password = credentials
     ip = request.client.host if request.client else "unknown"
     user = authenticate_password(
         services.db,
@@ -74,13 +81,13 @@ async def token(request: Request, services: Services) -> TokenOut:
 
 
 @router.get("/me", summary="Who am I")
-async def me(principal: CurrentUser) -> dict[str, Any]:
+def me(principal: CurrentUser) -> dict[str, Any]:
     """The caller's identity and role."""
     return {"id": principal.user_id, "username": principal.username, "role": principal.role}
 
 
 @router.post("/me/tokens", status_code=201, summary="Create a personal API token")
-async def create_token(body: ApiTokenIn, principal: CurrentUser, services: Services) -> Any:
+def create_token(body: ApiTokenIn, principal: CurrentUser, services: Services) -> Any:
     """Create an API token; the secret is in the response once and never again."""
     new = users.create_api_token(
         services.db, principal.user_id, body.name, expires_in_days=body.expires_in_days
@@ -95,12 +102,12 @@ async def create_token(body: ApiTokenIn, principal: CurrentUser, services: Servi
 
 
 @router.get("/me/tokens", summary="List my API tokens")
-async def list_tokens(principal: CurrentUser, services: Services) -> Any:
+def list_tokens(principal: CurrentUser, services: Services) -> Any:
     """The caller's live API tokens (without secrets)."""
     return {"items": users.list_api_tokens(services.db, principal.user_id)}
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204, summary="Revoke an API token")
-async def revoke_token(token_id: str, principal: CurrentUser, services: Services) -> None:
+def revoke_token(token_id: str, principal: CurrentUser, services: Services) -> None:
     """Revoke one of the caller's tokens."""
     users.revoke_api_token(services.db, principal.user_id, token_id)

@@ -13,6 +13,7 @@ from narrate.web.deps import AdminUser, Services
 __all__ = ["router"]
 
 router = APIRouter(tags=["users"])
+# Plain ``def`` routes: argon2 hashing and SQL run in FastAPI's thread pool, off the loop.
 
 Role = Literal["admin", "analyst", "viewer"]
 
@@ -33,7 +34,7 @@ class UserPatch(BaseModel):
 
 
 @router.post("/users", status_code=201, summary="Create a user")
-async def create_user(body: UserIn, _admin: AdminUser, services: Services) -> Any:
+def create_user(body: UserIn, _admin: AdminUser, services: Services) -> Any:
     """Create a user with a role."""
     return users.user_to_dict(
         users.create_user(services.db, body.username, body.password, body.role)
@@ -41,13 +42,13 @@ async def create_user(body: UserIn, _admin: AdminUser, services: Services) -> An
 
 
 @router.get("/users", summary="List users")
-async def list_users(_admin: AdminUser, services: Services) -> dict[str, Any]:
+def list_users(_admin: AdminUser, services: Services) -> dict[str, Any]:
     """Every user."""
     return {"items": [users.user_to_dict(u) for u in users.list_users(services.db)]}
 
 
 @router.patch("/users/{user_id}", summary="Change a user's role or deactivate them")
-async def patch_user(user_id: str, body: UserPatch, _admin: AdminUser, services: Services) -> Any:
+def patch_user(user_id: str, body: UserPatch, _admin: AdminUser, services: Services) -> Any:
     """Change role and/or activation."""
     user = users.update_user(services.db, user_id, role=body.role, is_active=body.is_active)
     return users.user_to_dict(user)

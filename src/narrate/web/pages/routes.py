@@ -54,14 +54,17 @@ async def login_page(
 
 
 @router.post("/login")
-async def login_submit(
+def login_submit(
     request: Request,
     services: Services,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    """Check credentials and set the HttpOnly session cookie."""
+    """Check credentials and set the HttpOnly session cookie.
+
+    A plain ``def``: argon2 and SQL are blocking, so FastAPI runs it in its thread pool.
+    """
     ip = request.client.host if request.client else "unknown"
     try:
         user = authenticate_password(
@@ -97,7 +100,7 @@ async def login_submit(
 
 
 @router.post("/logout")
-async def logout(_user: PageUser) -> Response:
+def logout(_user: PageUser) -> Response:
     """Clear the session cookie (CSRF-checked like every cookie-authenticated post)."""
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
