@@ -13,7 +13,10 @@ from narrate import __version__
 from narrate.config import Settings, load_settings
 from narrate.errors import NarrateError
 
-__all__ = ["DataDir", "app", "fail", "load_local", "main"]
+__all__ = ["SERVE_LOG_FORMAT", "DataDir", "app", "fail", "load_local", "main"]
+
+SERVE_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+"""How ``narrate serve`` prints log records: the request id ties lines to one request."""
 
 app = typer.Typer(
     help="Narrate: machine learning for tabular data, explained in plain language.\n\n"
@@ -77,11 +80,11 @@ def serve(
     from narrate.bootstrap import build_container
     from narrate.services import samples, users
     from narrate.web.app import create_app
+    from narrate.web.middleware import install_request_id_logging
 
     settings = _settings(data_dir)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    install_request_id_logging()  # every record gets request_id ("-" outside a request)
+    logging.basicConfig(level=settings.log_level, format=SERVE_LOG_FORMAT)
     container = build_container(settings)
     try:
         container.db.require_current_schema()

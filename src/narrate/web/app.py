@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import plotly
-from fastapi import FastAPI
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from narrate import __version__
 from narrate.bootstrap import Container, build_container
 from narrate.config import Settings
-from narrate.jobs.records import recover_interrupted
+from narrate.errors import NarrateError
+from narrate.jobs.records import HEARTBEAT_INTERVAL_S, recover_interrupted
 from narrate.web.api import auth, datasets, health, jobs, models, recipes, users
 from narrate.web.errors import install_error_handlers
-from narrate.web.middleware import HttpMetrics, NarrateMiddleware
+from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_request_id_logging
 from narrate.web.pages import data as data_pages
 from narrate.web.pages import models as model_pages
 from narrate.web.pages import routes as pages
@@ -30,7 +35,27 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
 _PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+_SWAGGER_UI = Path(str(swagger_ui_bundle.swagger_ui_path))
+_SWAGGER_URL = "/static/vendor/swagger-ui"
 API_PREFIX = "/api/v1"
+_SWEEP_EVERY_S = 3 * HEARTBEAT_INTERVAL_S
+
+
+async def _recover_jobs(c: Container) -> None:
+    """Fail jobs whose owning process stopped beating (a restart, a killed CLI)."""
+    n = await asyncio.to_thread(recover_interrupted, c.db)
+    if n:
+        log.warning("marked %d interrupted job(s) as failed", n)
+
+
+async def _sweep_jobs(c: Container) -> None:
+    """Keep recovering abandoned jobs while the server runs, not only at start-up."""
+    while True:
+        await asyncio.sleep(_SWEEP_EVERY_S)
+        try:
+            await _recover_jobs(c)
+        except NarrateError as exc:  # e.g. the database is briefly away: try next round
+            log.warning("could not check for interrupted jobs: %s", exc.message)
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -44,24 +69,29 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         A FastAPI app whose lifespan checks the schema and recovers interrupted jobs.
     """
     owns_container = container is None
+    install_request_id_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         c = app.state.container
         c.db.require_current_schema()
-        n = recover_interrupted(c.db)
-        if n:
-            log.warning("marked %d interrupted job(s) as failed", n)
-        yield
-        if owns_container:
-            c.close()
+        await _recover_jobs(c)
+        sweeper = asyncio.create_task(_sweep_jobs(c))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if owns_container:
+                c.close()
 
     app = FastAPI(
         title="Narrate",
         version=__version__,
         description="AI-guided machine learning for tabular data, explained in plain language.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets, under the CSP
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -92,6 +122,22 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_docs(request: Request) -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="Narrate API",
+            swagger_js_url=f"{_SWAGGER_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_SWAGGER_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{_SWAGGER_URL}/favicon-32x32.png",
+            oauth2_redirect_url=None,
+        )
+        # The page's one inline script (Swagger UI's set-up) runs under the CSP nonce.
+        nonce = request.state.csp_nonce
+        html = bytes(page.body).decode().replace("<script>", f'<script nonce="{nonce}">')
+        return HTMLResponse(html)
+
+    app.mount(_SWAGGER_URL, StaticFiles(directory=_SWAGGER_UI), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
     if settings.cors_origins:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from narrate.errors import NarrateError
+from narrate.web.middleware import request_id_var
 
 __all__ = ["error_response", "install_error_handlers"]
 
@@ -106,7 +107,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:  # noqa: ARG001
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette calls this outside NarrateMiddleware, which has already reset the id.
+        request_id = getattr(request.state, "request_id", None)
+        token = request_id_var.set(request_id)
+        try:
+            log.exception(
+                "unhandled error on %s %s (request id %s)",
+                request.method,
+                request.url.path,
+                request_id,
+            )
+        finally:
+            request_id_var.reset(token)
         body = {
             "code": "internal_error",
             "message": "Something went wrong on our side. The request id identifies it in "
@@ -114,4 +126,7 @@ def install_error_handlers(app: FastAPI) -> None:
             "hint": "Try again; if it keeps failing, report the request id.",
             "details": {},
         }
-        return error_response(request, 500, body)
+        # This response bypasses NarrateMiddleware, so it names the request id itself.
+        return error_response(
+            request, 500, body, {"X-Request-ID": request_id} if request_id else None
+        )

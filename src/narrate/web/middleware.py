@@ -2,26 +2,66 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
+import secrets
 import time
 import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HttpMetrics", "NarrateMiddleware"]
+__all__ = [
+    "HttpMetrics",
+    "NarrateMiddleware",
+    "current_request_id",
+    "install_request_id_logging",
+    "request_id_var",
+]
 
 log = logging.getLogger("narrate.http")
 
 _VENDOR = re.compile(r"application/vnd\.narrate\.v(\d+)\+json")
 SUPPORTED_API_VERSIONS = frozenset({"1"})
+# Inline scripts run only when they carry the request's nonce (``request.state.csp_nonce``).
 _CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "narrate_request_id", default=None
+)
+"""The id of the request being handled in this context (None outside requests)."""
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, or None outside a request."""
+    return request_id_var.get()
+
+
+def install_request_id_logging() -> None:
+    """Give every log record a ``request_id`` attribute ("-" outside a request).
+
+    Done with a record factory rather than a handler filter so that every handler (the
+    serve console, pytest's caplog, a JSON shipper) sees it. Safe to call more than once.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_narrate_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get() or "-"
+        return record
+
+    factory._narrate_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class HttpMetrics:
@@ -75,7 +115,11 @@ class NarrateMiddleware:
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", request_id):
             request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        nonce = secrets.token_urlsafe(16)
+        state = scope.setdefault("state", {})
+        state["request_id"], state["csp_nonce"] = request_id, nonce
+        csp = _CSP.format(nonce=nonce).encode()
+        token = request_id_var.set(request_id)
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500}
         is_https = scope.get("scheme") == "https" or _header(scope, b"x-forwarded-proto") == "https"
@@ -89,7 +133,7 @@ class NarrateMiddleware:
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"same-origin"),
-                    (b"content-security-policy", _CSP.encode()),
+                    (b"content-security-policy", csp),
                 ]
                 if is_https:
                     headers.append(
@@ -98,12 +142,16 @@ class NarrateMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        version_error = self._check_version(scope)
-        if version_error is not None:
-            await self._send_406(version_error, send_wrapper)
-        else:
-            await self.app(scope, receive, send_wrapper)
-        self._observe(scope, status_holder["status"], time.perf_counter() - started, request_id)
+        try:
+            version_error = self._check_version(scope)
+            if version_error is not None:
+                await self._send_406(version_error, scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        finally:
+            # A crash propagates to Starlette's outermost handler (status stays 500).
+            self._observe(scope, status_holder["status"], time.perf_counter() - started)
+            request_id_var.reset(token)
 
     @staticmethod
     def _check_version(scope: Scope) -> str | None:
@@ -116,33 +164,19 @@ class NarrateMiddleware:
         return None
 
     @staticmethod
-    async def _send_406(version: str, send: Send) -> None:
-        import json
+    async def _send_406(version: str, scope: Scope, receive: Receive, send: Send) -> None:
+        from narrate.web.errors import error_response  # errors imports this module
 
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "unsupported_api_version",
-                    "message": f"API version {version} is not served here; this server speaks "
-                    "version 1.",
-                    "hint": "Send Accept: application/vnd.narrate.v1+json or application/json.",
-                    "details": {"requested": version, "supported": ["1"]},
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 406,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        body = {
+            "code": "unsupported_api_version",
+            "message": f"API version {version} is not served here; this server speaks version 1.",
+            "hint": "Send Accept: application/vnd.narrate.v1+json or application/json.",
+            "details": {"requested": version, "supported": sorted(SUPPORTED_API_VERSIONS)},
+        }
+        response = error_response(Request(scope, receive), 406, body)
+        await response(scope, receive, send)
 
-    def _observe(self, scope: Scope, status: int, elapsed: float, request_id: str) -> None:
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         route = _route_template(scope)
         labels = (scope["method"], route, str(status))
         self.metrics.requests.labels(*labels).inc()
@@ -153,5 +187,5 @@ class NarrateMiddleware:
             scope["path"],
             status,
             elapsed * 1000,
-            extra={"request_id": request_id, "route": route},
+            extra={"route": route},
         )
