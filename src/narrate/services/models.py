@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from narrate.bootstrap import Container
-from narrate.core.automl import TrainConfig, detect_problem, refit
+from narrate.core.automl import ProblemInfo, TrainConfig, detect_problem, refit_estimator
 from narrate.core.evaluation import compare_models, evaluate, render_model_card
 from narrate.errors import InvalidInput, NotFound
 from narrate.jobs.context import JobContext
@@ -248,10 +248,19 @@ def evaluate_on_version(
             details={"column": target},
         )
     df = df[df[target].notna()]
-    problem = detect_problem(df, target, override=mv.details.get("problem", {}).get("task"))
+    problem = _trained_problem(mv, df, target)
     pipeline = load_pipeline(container, mv)
+    sensitive = [c for c in (mv.config or {}).get("sensitive_columns", []) if c in df.columns]
     try:
-        body = evaluate(pipeline, df.drop(columns=[target]), df[target], problem, seed=mv.seed)
+        body = evaluate(
+            pipeline,
+            df.drop(columns=[target]),
+            df[target],
+            problem,
+            threshold=mv.threshold,
+            sensitive=df[sensitive] if sensitive else None,
+            seed=mv.seed,
+        )
     except (KeyError, ValueError) as exc:
         raise InvalidInput(
             f"The model can't score version {dataset_version_id}: {exc}",
@@ -278,6 +287,27 @@ def evaluate_on_version(
         s.flush()
         ev_id = ev.id
     return _evaluation_body(container, ev_id)
+
+
+def _trained_problem(mv: ModelVersion, df: Any, target: str) -> ProblemInfo:
+    """The problem as the model was trained on it (classes, positive class), sized to ``df``.
+
+    Re-detecting on the new rows could flip the positive class (it is the minority class)
+    or lose a class the new rows happen not to contain.
+    """
+    stored = (mv.details or {}).get("problem")
+    if not stored:
+        return detect_problem(df, target)
+    known = set(ProblemInfo.__dataclass_fields__)
+    return ProblemInfo(**{**{k: v for k, v in stored.items() if k in known}, "n_rows": len(df)})
+
+
+def _model_inside(artifact: Any) -> Any:
+    """The trained model without the recipe steps that ``raw_input_pipeline`` put first."""
+    steps = getattr(artifact, "steps", None) or []
+    if len(steps) > 1 and all(name.startswith("recipe_") for name, _ in steps[:-1]):
+        return steps[-1][1]
+    return artifact
 
 
 def start_refit(
@@ -322,12 +352,12 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0.05, "Loading the data")
     df = load_frame(container, version).to_pandas()
     config = TrainConfig.model_validate(source.config)
-    spec = source.params
+    trained = _model_inside(load_pipeline(container, source))
     ctx.progress(0.2, f"Refitting {source.family} with its tuned settings")
     started = time.monotonic()
-    evaluation, fitted = holdout_split_evaluation(df, config, spec)
+    evaluation = holdout_split_evaluation(df, config, trained)
     ctx.progress(0.7, "Fitting on all rows")
-    final = refit(spec, df, config)
+    final = refit_estimator(trained, df, config)
     summary = {
         **source.details,
         "leaderboard": source.leaderboard,
@@ -346,10 +376,9 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
         evaluation,
         narrative,
         family=source.family,
-        params=spec,
+        params=source.params,
         parent_id=source.id,
     )
-    del fitted
     return {"model_id": m.id, "model_version_id": mv}
 
 

@@ -25,7 +25,7 @@ from narrate.core.automl import (
     TrainConfig,
     detect_problem,
     load_model,
-    refit,
+    refit_estimator,
     save_model,
     train,
 )
@@ -418,10 +418,9 @@ def model_to_dict(m: Model) -> dict[str, Any]:
     }
 
 
-def holdout_split_evaluation(
-    df: pd.DataFrame, config: TrainConfig, spec: dict[str, Any]
-) -> tuple[dict[str, Any], Any]:
-    """Refit a spec on a fresh train/holdout split of new data and evaluate it there."""
+def holdout_split_evaluation(df: pd.DataFrame, config: TrainConfig, trained: Any) -> dict[str, Any]:
+    """Refit a trained model's pipeline on a fresh train split of new data and evaluate it
+    on the rest (the refit's report; the saved model is fitted on all rows afterwards)."""
     from sklearn.model_selection import train_test_split
 
     known = df[df[config.target].notna()].reset_index(drop=True)
@@ -430,9 +429,9 @@ def holdout_split_evaluation(
     train_rows, hold_rows = train_test_split(
         known, test_size=config.holdout_fraction, random_state=config.seed, stratify=stratify
     )
-    fitted = refit(spec, train_rows, config)
+    fitted = refit_estimator(trained, train_rows, config)
     sensitive = [c for c in config.sensitive_columns if c in hold_rows.columns]
-    evaluation = evaluate(
+    return evaluate(
         fitted,
         hold_rows.drop(columns=[config.target]),
         hold_rows[config.target],
@@ -440,4 +439,3 @@ def holdout_split_evaluation(
         sensitive=hold_rows[sensitive] if sensitive else None,
         seed=config.seed,
     )
-    return evaluation, fitted

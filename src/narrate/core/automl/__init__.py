@@ -20,7 +20,7 @@ from narrate.core.automl.problem import (
 )
 from narrate.core.automl.results import ProgressUpdate, TrainResult
 from narrate.core.automl.scoring import METRICS, get_metric
-from narrate.core.automl.train import library_versions, refit, train
+from narrate.core.automl.train import library_versions, refit, refit_estimator, train
 
 __all__ = [
     "FAMILIES",
@@ -40,6 +40,7 @@ __all__ = [
     "library_versions",
     "load_model",
     "refit",
+    "refit_estimator",
     "save_model",
     "train",
 ]
