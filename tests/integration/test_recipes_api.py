@@ -163,6 +163,21 @@ def test_dropping_the_target_needs_confirmation(
         json={"steps": [{"step": "drop_columns", "columns": ["Status"]}]},
     )
     assert r.status_code == 409 and "target" in r.json()["error"]["message"]
+    job = _apply(
+        client,
+        credit["id"],
+        {"steps": [{"step": "drop_columns", "columns": ["Status"]}]},
+        confirm_data_loss=True,
+    )
+    version = client.get(f"/api/v1/versions/{job['result']['version_id']}").json()
+    assert "Status" not in [c["name"] for c in version["columns"]]
+    assert client.get(f"/api/v1/datasets/{credit['id']}").json()["target"] == "Status"
+    # the next recipe on that version works without the target column
+    r = client.post(
+        f"/api/v1/datasets/{credit['id']}/recipes/preview",
+        json={"steps": [{"step": "scale", "columns": ["Age"]}]},
+    )
+    assert r.status_code == 200, r.text
 
 
 def test_empty_result_is_refused(client: httpx.Client, credit: dict[str, Any]) -> None:

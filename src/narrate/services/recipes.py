@@ -331,18 +331,27 @@ def _store_result(
         if existing is not None:
             ds.current_version_id, ds.updated_at = existing.id, utcnow()
             return {**version_to_dict(existing), "reused": True}
-        new = store_version(
-            container,
-            s,
-            ds,
-            out,
-            _kinds_from(parent, out),
-            created_by=created_by,
-            parent_id=parent.id,
-            recipe=fitted.recipe.model_dump(mode="json"),
-            fitted_recipe=json.loads(fitted.model_dump_json()),
-            note=f"Recipe of {len(fitted.recipe.steps)} step(s) applied",
-        )
+        # store_version profiles the frame with the dataset's target; a confirmed recipe
+        # may have removed that column, so profile this version without one (the dataset
+        # keeps its target for its other versions).
+        kept_target = ds.target
+        if kept_target is not None and kept_target not in out.columns:
+            ds.target = None
+        try:
+            new = store_version(
+                container,
+                s,
+                ds,
+                out,
+                _kinds_from(parent, out),
+                created_by=created_by,
+                parent_id=parent.id,
+                recipe=fitted.recipe.model_dump(mode="json"),
+                fitted_recipe=json.loads(fitted.model_dump_json()),
+                note=f"Recipe of {len(fitted.recipe.steps)} step(s) applied",
+            )
+        finally:
+            ds.target = kept_target
         return {**version_to_dict(new), "reused": False}
 
 
