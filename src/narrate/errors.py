@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BadRequest",
     "Conflict",
     "DataProblem",
     "ExternalServiceError",
@@ -74,6 +75,13 @@ class DataProblem(InvalidInput):
     """The data itself is unusable as sent: malformed file, ragged rows, empty table (400)."""
 
     code = "data_problem"
+    status = 400
+
+
+class BadRequest(InvalidInput):
+    """A request no variation of which is accepted, e.g. a filter that reads files (400)."""
+
+    code = "bad_request"
     status = 400
 
 

@@ -20,10 +20,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from narrate.bootstrap import Container
+from narrate.core.data.expressions import filter_rows
 from narrate.core.data.readers import ReadOptions, read_table
 from narrate.core.data.types import apply_type_overrides, infer_types
 from narrate.errors import InvalidInput, NotFound
 from narrate.services.auth import Principal
+from narrate.services.new_blobs import NewBlobs
 from narrate.services.profiles import build_profile
 from narrate.storage.sql.tables import Dataset, DatasetVersion, utcnow
 
@@ -68,6 +70,10 @@ def _columns_record(df: pl.DataFrame, kinds: dict[str, Any]) -> list[dict[str, A
     ]
 
 
+def _profile_json(profile: dict[str, Any]) -> bytes:
+    return json.dumps(profile, allow_nan=False).encode()
+
+
 def store_version(
     container: Container,
     s: Session,
@@ -84,16 +90,19 @@ def store_version(
     fitted_recipe: dict[str, Any] | None = None,
     note: str = "",
 ) -> DatasetVersion:
-    """Write a frame as a new version (blob + profile + row) inside the caller's session."""
+    """Write a frame as a new version (blob + profile + row) inside the caller's session.
+
+    Blobs this call creates are removed again if the caller's unit of work rolls back
+    (here or in a later step); blobs that were already stored are left alone.
+    """
+    blobs = NewBlobs(container, s)
     with tempfile.TemporaryDirectory(prefix="narrate-version-") as tmp:
         parquet = frame_to_parquet(df, Path(tmp) / "data.parquet")
-        blob = container.blobs.put_file(parquet)
-    original_blob = container.blobs.put_file(original[0]) if original else None
+        blob = blobs.put_file(parquet)
+    original_blob = blobs.put_file(original[0]) if original else None
     profile = build_profile(df, kinds, name=dataset.name, target=dataset.target)
-    profile_blob = container.blobs.put_bytes(json.dumps(profile, allow_nan=False).encode())
-    fitted_blob = (
-        container.blobs.put_bytes(json.dumps(fitted_recipe).encode()) if fitted_recipe else None
-    )
+    profile_blob = blobs.put_bytes(_profile_json(profile))
+    fitted_blob = blobs.put_bytes(json.dumps(fitted_recipe).encode()) if fitted_recipe else None
     number = (
         s.scalar(
             select(func.max(DatasetVersion.number)).where(DatasetVersion.dataset_id == dataset.id)
@@ -288,7 +297,11 @@ def update_dataset(
     target: str | None = None,
     column_types: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Rename, describe, set the target, or override column types (a new version)."""
+    """Rename, describe, set the target, or override column types (a new version).
+
+    A new target re-profiles the current version, so the target summary, the leakage
+    and class-imbalance warnings and the narrative follow it.
+    """
     with container.db.session() as s:
         d = _visible(s, owner, dataset_id)
         if name is not None:
@@ -299,40 +312,67 @@ def update_dataset(
             d.description = description
         current = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
         if target is not None and current is not None:
-            names = [c["name"] for c in current.columns]
-            if target not in names:
-                raise InvalidInput(
-                    f"Column '{target}' is not in this dataset; columns are: "
-                    f"{', '.join(names[:20])}.",
-                    code="unknown_column",
-                    details={"parameter": "target", "column": target},
-                )
+            _check_column(current, target, parameter="target")
+            is_new_target = d.target != target
             d.target = target
+            if is_new_target and not column_types:
+                _reprofile(container, s, d, current)
         if column_types and current is not None:
-            df = load_frame(container, current)
-            kinds = {c["name"]: c["kind"] for c in current.columns}
-            unknown = [c for c in column_types if c not in df.columns]
-            if unknown:
-                raise InvalidInput(
-                    f"Column '{unknown[0]}' is not in this dataset.",
-                    code="unknown_column",
-                    details={"parameter": "column_types", "column": unknown[0]},
-                )
-            new_df, new_kinds = apply_type_overrides(df, column_types)
-            kinds.update({k: str(v) for k, v in new_kinds.items()})
-            store_version(
-                container,
-                s,
-                d,
-                new_df,
-                kinds,
-                created_by=owner.user_id,
-                parent_id=current.id,
-                recipe={"steps": [{"step": "cast_kinds", "columns": column_types}]},
-                note="Column types changed",
-            )
+            _retype(container, s, owner, d, current, column_types)
         s.flush()
     return get_dataset(container, owner, dataset_id)
+
+
+def _check_column(version: DatasetVersion, column: str, *, parameter: str) -> None:
+    names = [c["name"] for c in version.columns]
+    if column not in names:
+        raise InvalidInput(
+            f"Column '{column}' is not in this dataset; columns are: {', '.join(names[:20])}.",
+            code="unknown_column",
+            details={"parameter": parameter, "column": column},
+        )
+
+
+def _retype(
+    container: Container,
+    s: Session,
+    owner: Owner,
+    dataset: Dataset,
+    current: DatasetVersion,
+    column_types: dict[str, str],
+) -> None:
+    """Store a new version with some columns' types overridden."""
+    df = load_frame(container, current)
+    kinds = {c["name"]: c["kind"] for c in current.columns}
+    unknown = [c for c in column_types if c not in df.columns]
+    if unknown:
+        raise InvalidInput(
+            f"Column '{unknown[0]}' is not in this dataset.",
+            code="unknown_column",
+            details={"parameter": "column_types", "column": unknown[0]},
+        )
+    new_df, new_kinds = apply_type_overrides(df, column_types)
+    kinds.update({k: str(v) for k, v in new_kinds.items()})
+    store_version(
+        container,
+        s,
+        dataset,
+        new_df,
+        kinds,
+        created_by=owner.user_id,
+        parent_id=current.id,
+        recipe={"steps": [{"step": "cast_kinds", "columns": column_types}]},
+        note="Column types changed",
+    )
+
+
+def _reprofile(container: Container, s: Session, dataset: Dataset, version: DatasetVersion) -> None:
+    """Profile a version again for the dataset's target (summary, leakage, balance, text)."""
+    df = cached_frame(container, version)
+    kinds = {c["name"]: c["kind"] for c in version.columns}
+    profile = build_profile(df, kinds, name=dataset.name, target=dataset.target)
+    version.profile_blob = NewBlobs(container, s).put_bytes(_profile_json(profile))
+    version.privacy = {"pii": profile.get("pii", [])}
 
 
 def delete_dataset(container: Container, owner: Owner, dataset_id: str) -> None:
@@ -411,30 +451,6 @@ def _sorted(df: pl.DataFrame, sort: str) -> pl.DataFrame:
     return df.sort(column, descending=descending, nulls_last=True)
 
 
-def filter_frame(df: pl.DataFrame, where: str, *, parameter: str = "filter") -> pl.DataFrame:
-    """Keep the rows matching a SQL condition (Polars SQL; never Python eval).
-
-    Raises:
-        InvalidInput: the condition does not parse or names an unknown column.
-    """
-    if ";" in where:
-        raise InvalidInput(
-            "A filter is one SQL condition; ';' is not allowed.",
-            code="invalid_expression",
-            details={"parameter": parameter},
-        )
-    try:
-        # Polars SQL over an in-memory frame: no database, no side effects possible.
-        query = f"SELECT * FROM frame WHERE {where}"  # noqa: S608
-        return pl.SQLContext(frame=df).execute(query, eager=True)
-    except (pl.exceptions.PolarsError, ValueError) as exc:
-        raise InvalidInput(
-            f"The filter '{where}' is not a valid condition: {str(exc).splitlines()[0]}",
-            code="invalid_expression",
-            details={"parameter": parameter},
-        ) from exc
-
-
 def get_rows(
     container: Container,
     owner: Owner,
@@ -458,7 +474,7 @@ def get_rows(
             )
     df = cached_frame(container, v)
     if where:
-        df = filter_frame(df, where)
+        df = filter_rows(df, where, parameter="filter")
     if sort:
         df = _sorted(df, sort)
     page = df.slice(offset, limit)

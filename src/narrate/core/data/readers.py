@@ -17,7 +17,14 @@ from narrate.core.data.sniffing import sniff_binary_format
 from narrate.core.data.structured import flatten_nested, read_json, read_jsonl, read_parquet
 from narrate.errors import DataProblem, UnsupportedMediaType
 
-__all__ = ["FORMATS_BY_EXTENSION", "ReadOptions", "ReadResult", "read_table"]
+__all__ = [
+    "ACCEPTED_MEDIA_TYPES",
+    "FORMATS_BY_EXTENSION",
+    "ReadOptions",
+    "ReadResult",
+    "check_media_type",
+    "read_table",
+]
 
 FORMATS_BY_EXTENSION = {
     ".csv": "csv",
@@ -30,6 +37,26 @@ FORMATS_BY_EXTENSION = {
     ".ndjson": "jsonl",
 }
 _TEXT_FORMATS = {"csv", "tsv", "json", "jsonl"}
+#: Declared content types an upload may carry. Browsers and tools label tables loosely
+#: (Windows calls CSV "application/vnd.ms-excel", curl sends form-urlencoded), so the
+#: content is still sniffed; this only turns away what is plainly not a table.
+ACCEPTED_MEDIA_TYPES = (
+    "text/*",
+    "application/octet-stream",
+    "application/json",
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/csv",
+    "application/x-csv",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.apache.parquet",
+    "application/x-parquet",
+    "application/parquet",
+    "application/x-www-form-urlencoded",
+)
 _FORMAT_NAMES = {"parquet": "Parquet", "xlsx": "Excel (.xlsx)", "xls": "old Excel (.xls)"}
 
 
@@ -113,6 +140,39 @@ def read_table(path: Path, *, filename: str, options: ReadOptions | None = None)
     result.frame = frame
     _check_not_empty(result, filename=filename)
     return result
+
+
+def check_media_type(content_type: str | None, *, filename: str) -> None:
+    """Refuse an upload whose declared content type is not a table, e.g. ``image/png``.
+
+    Args:
+        content_type: The declared type (a header value, parameters allowed); None or
+            empty when the client sent none.
+        filename: The file's name (for the message).
+
+    Raises:
+        UnsupportedMediaType: The file's extension is not one Narrate reads (checked
+            first: it is the stronger signal), or the type is not one of
+            ``ACCEPTED_MEDIA_TYPES``.
+    """
+    _declared_format(filename)
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if not declared:
+        return
+    major = declared.split("/", 1)[0]
+    if declared in ACCEPTED_MEDIA_TYPES or f"{major}/*" in ACCEPTED_MEDIA_TYPES:
+        return
+    raise UnsupportedMediaType(
+        f"'{filename}' was sent as {declared}; Narrate reads tables: CSV, TSV, Excel (.xlsx), "
+        "Parquet, JSON or JSON Lines.",
+        hint="Upload a table file, or send it as application/octet-stream.",
+        details={
+            "file": filename,
+            "content_type": declared,
+            "allowed": list(ACCEPTED_MEDIA_TYPES),
+            "parameter": "file",
+        },
+    )
 
 
 def _declared_format(filename: str) -> str:

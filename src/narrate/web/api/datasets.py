@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -10,10 +12,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
-from narrate.core.data.readers import ReadOptions
-from narrate.errors import InvalidInput, TooLarge
+from narrate.core.data.readers import ReadOptions, check_media_type
+from narrate.errors import BadRequest, InvalidInput, TooLarge
 from narrate.services import datasets as svc
 from narrate.services.datasets import Owner
 from narrate.web.deps import AnalystUser, CurrentUser, Services
@@ -22,6 +26,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["datasets"])
 _COPY_CHUNK = 1024 * 1024
+_MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small form fields
 
 
 class DatasetPatch(BaseModel):
@@ -47,11 +52,12 @@ def _check_declared_size(request: Request, limit: int, limit_mb: int) -> None:
         )
 
 
-def _too_large(filename: str, limit_mb: int) -> TooLarge:
+def _too_large(filename: str | None, limit_mb: int) -> TooLarge:
+    what = f"'{filename}'" if filename else "The upload"
     return TooLarge(
-        f"'{filename}' is larger than the {limit_mb} MB limit.",
+        f"{what} is larger than the {limit_mb} MB limit.",
         hint="Split the file or ask an admin to raise NARRATE_MAX_UPLOAD_MB.",
-        details={"limit_mb": limit_mb, "file": filename},
+        details={"limit_mb": limit_mb, "file": filename, "parameter": "file"},
     )
 
 
@@ -65,17 +71,48 @@ def _spool(upload: StarletteUploadFile, dest: Path, limit: int, limit_mb: int) -
             out.write(chunk)
 
 
+async def _limited(
+    request: Request, limit: int, limit_mb: int, filename: str | None
+) -> AsyncGenerator[bytes, None]:
+    """The request body as it arrives, stopping once it passes the limit.
+
+    Works whether or not the client declared a Content-Length (chunked bodies too).
+    """
+    received = 0
+    async with aclosing(request.stream()) as stream:
+        async for chunk in stream:
+            received += len(chunk)
+            if received > limit:
+                raise _too_large(filename, limit_mb)
+            yield chunk
+
+
 async def _stream_body(
     request: Request, dest: Path, filename: str, limit: int, limit_mb: int
 ) -> None:
     """Write a raw request body to disk as it arrives, stopping at the size limit."""
-    written = 0
     with dest.open("wb") as out:
-        async for chunk in request.stream():
-            written += len(chunk)
-            if written > limit:
-                raise _too_large(filename, limit_mb)
+        async for chunk in _limited(request, limit, limit_mb, filename):
             out.write(chunk)
+
+
+async def _read_form(request: Request, limit: int, limit_mb: int) -> FormData:
+    """Parse a multipart body, refusing it as soon as it grows past the limit."""
+    parser = MultiPartParser(
+        request.headers,
+        _limited(request, limit + _MULTIPART_OVERHEAD, limit_mb, None),
+        max_files=1,
+        max_fields=10,
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(
+            f"The multipart body could not be read: {exc.message}",
+            code="bad_multipart",
+            hint="Send the file in the multipart field 'file'.",
+            details={"parameter": "file"},
+        ) from exc
 
 
 _UPLOAD_BODY = {
@@ -134,17 +171,22 @@ async def upload(
     _check_declared_size(request, limit, limit_mb)
     with tempfile.TemporaryDirectory(prefix="narrate-upload-") as tmp:
         path = Path(tmp) / "upload.bin"
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form(max_files=1, max_fields=10)
-            file = form.get("file")
-            if not isinstance(file, StarletteUploadFile):
-                raise InvalidInput(
-                    "Send the file in the multipart field 'file'.",
-                    code="missing_file",
-                    details={"parameter": "file"},
-                )
-            filename = Path(file.filename or "upload").name
-            await run_in_threadpool(_spool, file, path, limit, limit_mb)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await _read_form(request, limit, limit_mb)
+            try:
+                file = form.get("file")
+                if not isinstance(file, StarletteUploadFile):
+                    raise InvalidInput(
+                        "Send the file in the multipart field 'file'.",
+                        code="missing_file",
+                        details={"parameter": "file"},
+                    )
+                filename = Path(file.filename or "upload").name
+                check_media_type(file.content_type, filename=filename)
+                await run_in_threadpool(_spool, file, path, limit, limit_mb)
+            finally:
+                await form.close()
             name = _form_text(form, "name", name)
             sheet = _form_text(form, "sheet", sheet)
             target = _form_text(form, "target", target)
@@ -160,6 +202,7 @@ async def upload(
                     details={"parameter": "filename"},
                 )
             filename = Path(filename).name
+            check_media_type(content_type, filename=filename)
             await _stream_body(request, path, filename, limit, limit_mb)
         options = ReadOptions(sheet=sheet or None, skip_bad_lines=skip_bad_lines)
         return await run_in_threadpool(
