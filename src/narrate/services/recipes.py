@@ -312,25 +312,16 @@ def _store_result(
     *,
     created_by: str,
 ) -> dict[str, Any]:
-    import tempfile
-    from pathlib import Path
+    """Store ``out`` as a child of ``parent``, or reuse the child that already holds it.
 
-    from narrate.services.datasets import frame_to_parquet
-
-    with tempfile.TemporaryDirectory() as tmp:
-        digest = container.blobs.put_file(frame_to_parquet(out, Path(tmp) / "v.parquet"))
+    The Parquet file is written and hashed once, by ``store_version``. When a sibling
+    version already has that content hash (same parent + same recipe), the new row is
+    dropped again before the unit of work commits and the sibling becomes the working
+    version; blobs are content-addressed, so nothing is stored twice.
+    """
     with container.db.session() as s:
-        existing = s.scalar(
-            select(DatasetVersion).where(
-                DatasetVersion.parent_version_id == parent.id,
-                DatasetVersion.content_hash == digest,
-            )
-        )
         ds = s.get(Dataset, dataset.id)
         assert ds is not None  # noqa: S101 - loaded above in this job
-        if existing is not None:
-            ds.current_version_id, ds.updated_at = existing.id, utcnow()
-            return {**version_to_dict(existing), "reused": True}
         # store_version profiles the frame with the dataset's target; a confirmed recipe
         # may have removed that column, so profile this version without one (the dataset
         # keeps its target for its other versions).
@@ -352,7 +343,19 @@ def _store_result(
             )
         finally:
             ds.target = kept_target
-        return {**version_to_dict(new), "reused": False}
+        existing = s.scalar(
+            select(DatasetVersion).where(
+                DatasetVersion.parent_version_id == parent.id,
+                DatasetVersion.content_hash == new.content_hash,
+                DatasetVersion.id != new.id,
+            )
+        )
+        if existing is None:
+            return {**version_to_dict(new), "reused": False}
+        ds.current_version_id, ds.updated_at = existing.id, utcnow()
+        s.flush()
+        s.delete(new)
+        return {**version_to_dict(existing), "reused": True}
 
 
 def lineage(container: Container, owner: Owner, version_id: str) -> dict[str, Any]:
