@@ -16,6 +16,7 @@ from narrate.core.automl.problem import ProblemInfo
 __all__ = [
     "BALANCED_SHARE",
     "LARGE_DATA_ROWS",
+    "PROBABILITY_METRICS",
     "RESAMPLERS",
     "choose_imbalance_strategy",
     "make_resampler",
@@ -27,14 +28,26 @@ LARGE_DATA_ROWS = 100_000
 
 #: Minority share at or above which ``auto`` leaves the classes as they are.
 BALANCED_SHARE = 0.15
+#: Metrics that judge predicted probabilities or their ranking, not hard labels.
+PROBABILITY_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "roc_auc_ovr"})
 
 
-def choose_imbalance_strategy(problem: ProblemInfo, requested: str) -> tuple[str, str]:
+def choose_imbalance_strategy(
+    problem: ProblemInfo, requested: str, metric: str | None = None
+) -> tuple[str, str]:
     """Pick the imbalance strategy and say why.
+
+    With ``auto``, a metric that judges probabilities or their ranking (ROC AUC, PR AUC,
+    log loss) keeps the classes as they are: synthetic rows and class weights shift the
+    predicted probabilities away from the real class frequencies (worse log loss and
+    calibration) and do not improve the ranking a GBDT learns, while costing fit time.
+    The binary decision threshold is tuned for the rare class instead. Metrics on hard
+    labels (F1, accuracy, balanced accuracy) are helped by balancing, chosen by share.
 
     Args:
         problem: The detected problem.
         requested: The configured strategy (``auto`` lets Narrate choose).
+        metric: The ranking metric's name (None: judged by the minority share alone).
 
     Returns:
         The strategy and a plain-language reason.
@@ -44,6 +57,17 @@ def choose_imbalance_strategy(problem: ProblemInfo, requested: str) -> tuple[str
     share = problem.minority_share or 0.0
     if requested != "auto":
         return requested, f"you chose {requested}"
+    if metric in PROBABILITY_METRICS and share < BALANCED_SHARE:
+        after = (
+            "; the decision threshold is tuned for the rare class instead"
+            if problem.task == "binary"
+            else ""
+        )
+        return "none", (
+            f"the smallest class is {share:.1%} of rows, but the {metric.replace('_', ' ')} "
+            "score judges predicted probabilities, which resampling or class weights would "
+            f"distort, so the classes are learned as they are{after}"
+        )
     if share >= BALANCED_SHARE:
         # Re-weighting a mild imbalance distorts the predicted probabilities (worse log
         # loss and calibration) for little gain in ranking.

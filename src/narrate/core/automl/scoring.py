@@ -41,23 +41,28 @@ def predicted_labels(proba: np.ndarray, classes: list[str]) -> np.ndarray:
     return labels
 
 
-def _pos(y: np.ndarray, classes: list[str]) -> np.ndarray:
-    return np.asarray(y == classes[1], dtype=int)
+def _binary(positive: str | None = None) -> dict[str, Metric]:
+    """Binary metrics; ``positive`` is the class scored as positive (default: the second
+    class in sorted order). PR AUC and F1 depend on it; ROC AUC and the rest do not."""
 
+    def column(c: list[str]) -> int:
+        return c.index(positive) if positive in c else 1
 
-def _binary() -> dict[str, Metric]:
+    def is_pos(y: np.ndarray, c: list[str]) -> np.ndarray:
+        return np.asarray(y == c[column(c)], dtype=int)
+
     return {
         "roc_auc": Metric(
             "roc_auc",
             "ROC AUC",
             True,
-            lambda y, p, c: float(skm.roc_auc_score(_pos(y, c), p[:, 1])),
+            lambda y, p, c: float(skm.roc_auc_score(is_pos(y, c), p[:, column(c)])),
         ),
         "pr_auc": Metric(
             "pr_auc",
             "PR AUC",
             True,
-            lambda y, p, c: float(skm.average_precision_score(_pos(y, c), p[:, 1])),
+            lambda y, p, c: float(skm.average_precision_score(is_pos(y, c), p[:, column(c)])),
         ),
         "log_loss": Metric(
             "log_loss", "log loss", False, lambda y, p, c: float(skm.log_loss(y, p, labels=c))
@@ -79,7 +84,7 @@ def _binary() -> dict[str, Metric]:
             "F1",
             True,
             lambda y, p, c: float(
-                skm.f1_score(_pos(y, c), (p[:, 1] >= 0.5).astype(int), zero_division=0)
+                skm.f1_score(is_pos(y, c), (p[:, column(c)] >= 0.5).astype(int), zero_division=0)
             ),
         ),
     }
@@ -140,12 +145,14 @@ METRICS: dict[str, dict[str, Metric]] = {
 DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
-def get_metric(task: str, name: str | None) -> Metric:
+def get_metric(task: str, name: str | None, positive_class: str | None = None) -> Metric:
     """Return the metric for a task (the default when ``name`` is None).
 
     Args:
         task: ``binary``, ``multiclass`` or ``regression``.
         name: A metric name or None.
+        positive_class: Binary only: the class that PR AUC and F1 score as positive
+            (default: the second class in sorted order).
 
     Returns:
         The metric.
@@ -161,4 +168,6 @@ def get_metric(task: str, name: str | None) -> Metric:
             f"use one of {', '.join(sorted(available))}.",
             details={"parameter": "metric", "allowed": sorted(available)},
         )
+    if task == "binary" and positive_class is not None:
+        return _binary(positive_class)[chosen]
     return available[chosen]

@@ -123,7 +123,7 @@ def train(
     started = time.monotonic()
     report = progress or (lambda _update: None)
     problem, known, y = _prepare(df, config)
-    metric = get_metric(problem.task, config.metric)
+    metric = get_metric(problem.task, config.metric, problem.positive_class)
     sample = known.sample(min(len(known), _WARNING_SAMPLE), random_state=config.seed)
     feature_warnings = find_feature_warnings(sample, config.target)
     report(ProgressUpdate(0.02, "Problem detected: " + problem.reasoning))
@@ -132,7 +132,7 @@ def train(
     dev, test = holdout_split(known, known[config.target], config, classify=classify)
     X_dev, y_dev = X.iloc[dev].reset_index(drop=True), y[dev]
     splits = validation_splits(X_dev, pd.Series(y_dev), config, classify=classify)
-    imbalance, imbalance_reason = choose_imbalance_strategy(problem, config.imbalance)
+    imbalance, imbalance_reason = choose_imbalance_strategy(problem, config.imbalance, metric.name)
     drop_reasons = _drop_reasons(feature_warnings, config)
     ctx = SearchContext(
         X=X_dev,

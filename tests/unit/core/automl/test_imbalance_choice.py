@@ -33,10 +33,22 @@ def _problem(share: float, rows: int = 5_000) -> ProblemInfo:
     ids=["balanced", "mild", "moderate", "rare", "rare-and-large"],
 )
 def test_auto_strategy_by_minority_share(share: float, rows: int, expected: str) -> None:
-    strategy, reason = choose_imbalance_strategy(_problem(share, rows), "auto")
+    strategy, reason = choose_imbalance_strategy(_problem(share, rows), "auto", "f1")
     assert strategy == expected
     assert f"{share:.0%}"[:2] in reason or f"{share:.1%}"[:2] in reason
 
 
 def test_an_explicit_choice_wins() -> None:
     assert choose_imbalance_strategy(_problem(0.4), "smote") == ("smote", "you chose smote")
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "log_loss"])
+def test_auto_keeps_classes_as_they_are_for_probability_metrics(metric: str) -> None:
+    strategy, reason = choose_imbalance_strategy(_problem(0.01), "auto", metric)
+    assert strategy == "none"
+    assert "1.0%" in reason and "threshold is tuned" in reason
+
+
+def test_auto_balances_for_label_metrics_even_at_1_to_100() -> None:
+    strategy, _ = choose_imbalance_strategy(_problem(0.01), "auto", "balanced_accuracy")
+    assert strategy == "smote"
