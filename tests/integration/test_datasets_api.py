@@ -136,6 +136,8 @@ def test_excel_sheet_choice_and_unknown_sheet(client: httpx.Client) -> None:
     r = _upload(client, "book.xlsx", buf.getvalue(), sheet="Data")
     assert r.status_code == 201, r.text
     assert r.json()["version"]["n_rows"] == 5
+    source = r.json()["version"]["source"]
+    assert (source["sheet"], source["sheets"]) == ("Data", ["Notes", "Data"])
     r = _upload(client, "book.xlsx", buf.getvalue(), sheet="Missing")
     assert r.status_code == 422
     assert "'Data'" in r.json()["error"]["message"]

@@ -163,6 +163,7 @@ def ingest_file(
         "encoding": result.encoding,
         "delimiter": result.delimiter,
         "sheet": result.sheet,
+        "sheets": result.sheets,
         "skipped_lines": result.skipped_lines,
         "renamed_columns": result.renamed_columns,
     }

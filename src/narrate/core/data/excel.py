@@ -97,6 +97,14 @@ def read_excel(path: Path, *, filename: str, sheet: str | None) -> ExcelRead:
     )
     frame.columns = names
     warnings = []
+    if sheet is None and len(sheets) > 1:
+        others = ", ".join(f"'{name}'" for name in sheets[1:6]) + (
+            ", ..." if len(sheets) > 6 else ""
+        )
+        warnings.append(
+            f"The workbook has {len(sheets)} sheets; the first, '{chosen}', was read. "
+            f"Upload it again with a sheet name to read another ({others})."
+        )
     if header_row:
         warnings.append(
             f"The header of sheet '{chosen}' is on row {header_row + 1}; the {header_row} "

@@ -299,6 +299,9 @@ def test_read_table_reads_excel_first_sheet_by_default(tmp_path: Path) -> None:
     result = read_table(path, filename="b.xlsx")
     assert (result.format, result.sheet, result.sheets) == ("xlsx", "Sales", ["Sales", "Other"])
     assert result.frame.row(0) == ("north", 1.5, dt.date(2024, 1, 2))
+    assert any("2 sheets" in w and "'Other'" in w for w in result.warnings), result.warnings
+    chosen = read_table(path, filename="b.xlsx", options=ReadOptions(sheet="Sales"))
+    assert not any("sheets" in w for w in chosen.warnings)
 
 
 def test_read_table_reads_named_excel_sheet_and_fills_empty_names(tmp_path: Path) -> None:
