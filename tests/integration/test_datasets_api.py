@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import io
+import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -730,3 +733,20 @@ def test_store_version_keeps_blobs_that_existed_before(
     assert csv.status_code == 200 and pl.read_csv(io.BytesIO(csv.content)).height == 344
     profile = client.get(f"/api/v1/versions/{d['version_id']}/profile")
     assert profile.status_code == 200 and profile.json()["table"]["rows"] == 344
+
+
+def test_clean_page_pii_links_are_valid_recipe_steps(client: httpx.Client) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    from narrate.core.recipes.model import Recipe
+
+    d = _upload(client, "customers.csv", _customers_csv()).json()
+    page = client.get("/stages/clean", params={"dataset": d["id"]})
+    assert page.status_code == 200, page.text[:500]
+    hrefs = re.findall(r'class="pii-fix" data-action="(\w+)" href="([^"]+)"', page.text)
+    assert [action for action, _ in hrefs] == ["mask", "hash", "drop"]
+    for action, href in hrefs:
+        [added] = parse_qs(urlparse(html.unescape(href)).query)["add"]
+        step = json.loads(added)
+        Recipe.parse({"steps": [step]})  # raises if the step's parameters are wrong
+        assert step.get("method", "drop") == action
