@@ -71,7 +71,12 @@ def main() -> None:
     rows = 100_000 if args.quick else args.rows
     results: dict[str, Any] = {
         "rows": rows,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # other work on the machine slows every number; read them against this
+            "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        },
     }
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "big.csv"
@@ -81,6 +86,7 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {server.token}"}
             with httpx.Client(base_url=server.base_url, headers=headers, timeout=600) as client:
                 results.update(_measure(client, csv))
+    results["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     targets = {
         "upload_profile_s": 10.0,
         "profile_api_server_ms": 100.0,
