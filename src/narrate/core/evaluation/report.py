@@ -11,7 +11,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from narrate.core.automl.problem import ProblemInfo
 from narrate.core.automl.scoring import DEFAULT_METRICS
 from narrate.core.automl.search import predict_scores
-from narrate.core.evaluation.curves import binary_curves, regression_curves
+from narrate.core.evaluation.curves import binary_curves, multiclass_curves, regression_curves
 from narrate.core.evaluation.fairness import fairness_report
 from narrate.core.evaluation.metrics import (
     binary_metrics,
@@ -155,6 +155,7 @@ def _evaluate_classification(
             "threshold": threshold,
             "positive_class": classes[positive],
             "curves": binary_curves(y01, p),
+            "per_class": _per_class(y, pred, classes),
         }
         fairness_pred, fairness_y = (pred == classes[positive]).astype(int), y01
     else:
@@ -163,7 +164,10 @@ def _evaluate_classification(
         )
         base = bootstrap(multiclass_metrics(y, naive, classes), len(y), n_bootstrap=0, seed=seed)
         pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
-        extra = {"per_class": _per_class(y, pred, classes), "curves": None}
+        extra = {
+            "per_class": _per_class(y, pred, classes),
+            "curves": multiclass_curves(y, proba, classes),
+        }
         fairness_pred, fairness_y = pred, y
     matrix = confusion_matrix(y, pred, labels=classes)
     return {
