@@ -510,3 +510,32 @@ def test_reproduce_uses_the_target_recorded_at_apply_time(
     # with the new target the same recipe gives different data, so the old one was used
     other = _apply(client, credit["id"], recipe, version_id=credit["version_id"])
     assert other["result"]["version_id"] != vid
+
+
+@pytest.mark.parametrize(
+    ("step", "expression"),
+    [
+        ("filter", "Age > (SELECT COUNT(*) FROM read_csv('/etc/passwd'))"),
+        ("derive", "read_csv('/etc/hostname')"),
+    ],
+    ids=["filter-subquery", "derive-table-function"],
+)
+def test_expressions_cannot_read_server_files(
+    client: httpx.Client, credit: dict[str, Any], step: str, expression: str
+) -> None:
+    body: dict[str, Any] = {"step": step, "expression": expression}
+    if step == "derive":
+        body["name"] = "leak"
+    checked = client.post(
+        f"/api/v1/datasets/{credit['id']}/recipes/validate", json={"steps": [body]}
+    ).json()
+    assert checked["valid"] is False
+    assert [(i["code"], i["parameter"]) for i in checked["issues"]] == [
+        ("forbidden_expression", "expression")
+    ]
+    for action in ("preview", "apply"):
+        r = client.post(f"/api/v1/datasets/{credit['id']}/recipes/{action}", json={"steps": [body]})
+        assert r.status_code in (400, 422), (action, r.text)
+        assert "root:" not in r.text and "read_csv" in r.json()["error"]["message"]
+    versions = client.get(f"/api/v1/datasets/{credit['id']}/versions").json()["items"]
+    assert len(versions) == 1

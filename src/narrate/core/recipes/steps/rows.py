@@ -12,6 +12,7 @@ import polars as pl
 from pydantic import Field, model_validator
 from typing_extensions import override
 
+from narrate.core.data.expressions import check_expression
 from narrate.core.recipes.sampling import sample_rows
 from narrate.core.recipes.steps.base import (
     FitContext,
@@ -43,8 +44,12 @@ def compile_sql(expression: str) -> pl.Expr:
         The expression.
 
     Raises:
+        BadRequest: The text holds a sub-query or a function outside the allowed set
+            (Polars runs sub-queries such as ``read_csv(...)`` while parsing, so they are
+            refused before Polars sees the text).
         InvalidInput: The text is not a SQL expression Polars understands.
     """
+    check_expression(expression, parameter="expression")
     try:
         return pl.sql_expr(expression)
     except (pl.exceptions.PolarsError, ValueError) as exc:
@@ -60,7 +65,7 @@ def _check_sql(state: SchemaState, expression: str) -> tuple[list[Problem], pl.D
     try:
         expr = compile_sql(expression)
     except InvalidInput as exc:
-        return [Problem(exc.message, "invalid_expression", "expression")], None
+        return [Problem(exc.message, exc.code, "expression")], None
     roots = expr.meta.root_names()
     problems = check_columns(state, roots, "expression")
     if problems or any(state.dtype(c) is None for c in roots):
