@@ -183,7 +183,11 @@ def _edges(low: float, high: float, is_integer: bool) -> list[float]:
         return [low - 0.5, high + 0.5]
     bins = min(_BINS, int(high - low) + 1) if is_integer else _BINS
     width = (high - low) / bins
-    return [round(low + width * step, 10) for step in range(bins)] + [high]
+    # Twelve significant digits keep the JSON short; rounding to a fixed number of decimals
+    # would merge the edges of a column whose values are all tiny (e.g. 1e-123).
+    inner = [float(f"{low + width * step:.12g}") for step in range(bins)]
+    edges = sorted({*inner, high})
+    return edges if len(edges) > 1 else [low - 0.5, high + 0.5]
 
 
 def _add_temporal_histograms(

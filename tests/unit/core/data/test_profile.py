@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -140,3 +141,12 @@ def test_profile_frame_rejects_unknown_target() -> None:
         profile_frame(frame, kinds, target="b")
     assert caught.value.code == "invalid_input"
     assert "no column named 'b'" in caught.value.message
+
+
+def test_histogram_of_tiny_floats_has_increasing_edges() -> None:
+    frame, kinds = infer_types(pl.DataFrame({"x": [0.0, 1.8e-123, 3.6e-123, 1e-122]}))
+    profile = profile_frame(frame, kinds)
+    column = profile["columns"]["x"]  # type: ignore[index]
+    edges = column["histogram"]["edges"]
+    assert all(a < b for a, b in itertools.pairwise(edges))
+    assert sum(column["histogram"]["counts"]) == 4
