@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
@@ -54,27 +55,34 @@ def _fit_with_early_stopping(
         if isinstance(model, lgb.LGBMModel):
             callbacks: list[Any] = [lgb.early_stopping(rounds, verbose=False)]
             return model.fit(
-                X[idx_fit],
+                _rows(X, idx_fit),
                 y[idx_fit],
                 sample_weight=weights[idx_fit],
-                eval_X=(X[idx_val],),
+                eval_X=(_rows(X, idx_val),),
                 eval_y=(y[idx_val],),
                 eval_sample_weight=[weights[idx_val]],
                 callbacks=callbacks,
             )
         model.set_params(early_stopping_rounds=rounds)
         return model.fit(
-            X[idx_fit],
+            _rows(X, idx_fit),
             y[idx_fit],
             sample_weight=weights[idx_fit],
-            eval_set=[(X[idx_val], y[idx_val])],
+            eval_set=[(_rows(X, idx_val), y[idx_val])],
             sample_weight_eval_set=[weights[idx_val]],
             verbose=False,
         )
 
 
 def _as_array(X: Any) -> Any:
-    return X if hasattr(X, "tocsr") else np.asarray(X, dtype=float)
+    """Sparse matrices and DataFrames (which carry categorical columns) pass as they are."""
+    if hasattr(X, "tocsr") or isinstance(X, pd.DataFrame):
+        return X
+    return np.asarray(X, dtype=float)
+
+
+def _rows(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if isinstance(X, pd.DataFrame) else X[idx]
 
 
 class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]

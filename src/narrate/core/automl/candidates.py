@@ -31,6 +31,7 @@ from narrate.core.automl.boosting import BoostedClassifier, BoostedRegressor
 from narrate.core.automl.imbalance import RESAMPLERS, make_resampler
 from narrate.core.automl.selection import FeatureSelector
 from narrate.core.automl.transformers import (
+    CategoryCodes,
     DatetimeParts,
     DropColumns,
     categorical_columns,
@@ -92,7 +93,12 @@ def _text() -> FunctionTransformer:
     return FunctionTransformer(as_text, feature_names_out="one-to-one")
 
 
-def _columns_for(family: str) -> ColumnTransformer:
+#: Categories kept per column for native categorical splits (the rest are grouped as
+#: infrequent); HistGradientBoosting allows at most 255 bins.
+_MAX_NATIVE_CATEGORIES = 250
+
+
+def _columns_for(family: str, *, native_categories: bool = False) -> ColumnTransformer:
     dates = make_pipeline(
         DatetimeParts(), SimpleImputer(strategy="median", keep_empty_features=True)
     )
@@ -112,6 +118,17 @@ def _columns_for(family: str) -> ColumnTransformer:
             ),
         )
         dates = make_pipeline(dates, StandardScaler())
+    elif native_categories:
+        numeric = "passthrough"
+        categorical = make_pipeline(
+            _text(),
+            OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=-1,
+                max_categories=_MAX_NATIVE_CATEGORIES,
+            ),
+            CategoryCodes(),
+        )
     else:
         numeric = (
             "passthrough"
@@ -121,7 +138,7 @@ def _columns_for(family: str) -> ColumnTransformer:
         categorical = make_pipeline(
             _text(), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
         )
-    return ColumnTransformer(
+    columns = ColumnTransformer(
         [
             ("numeric", numeric, numeric_columns),
             ("categorical", categorical, categorical_columns),
@@ -130,6 +147,8 @@ def _columns_for(family: str) -> ColumnTransformer:
         sparse_threshold=0.0,
         verbose_feature_names_out=False,
     )
+    # Native categorical splits need the categorical dtype, which only a DataFrame carries.
+    return columns.set_output(transform="pandas") if native_categories else columns
 
 
 def make_estimator(
@@ -140,6 +159,7 @@ def make_estimator(
     class_weight: str | None,
     seed: int,
     n_jobs: int,
+    native_categories: bool = False,
 ) -> BaseEstimator:
     """Create the unfitted estimator of a family.
 
@@ -150,6 +170,8 @@ def make_estimator(
         class_weight: ``"balanced"`` or None (ignored for regression).
         seed: Random state.
         n_jobs: Threads the estimator may use.
+        native_categories: Boosted trees get pandas categorical columns and split on
+            them natively.
 
     Returns:
         The estimator.
@@ -175,13 +197,28 @@ def make_estimator(
         extra = {"class_weight": weight} if classify else {}
         return forest[family, classify](random_state=seed, n_jobs=n_jobs, **extra, **params)  # type: ignore[no-any-return]
     if family == "hist_gradient_boosting":
+        categorical = "from_dtype" if native_categories else None
         if classify:
             return HistGradientBoostingClassifier(
-                random_state=seed, early_stopping=True, class_weight=weight, **params
+                random_state=seed,
+                early_stopping=True,
+                class_weight=weight,
+                categorical_features=categorical,
+                **params,
             )
-        return HistGradientBoostingRegressor(random_state=seed, early_stopping=True, **params)
+        return HistGradientBoostingRegressor(
+            random_state=seed, early_stopping=True, categorical_features=categorical, **params
+        )
     if family in ("lightgbm", "xgboost"):
-        return _make_booster(family, classify, params, weight=weight, seed=seed, n_jobs=n_jobs)
+        return _make_booster(
+            family,
+            classify,
+            params,
+            weight=weight,
+            seed=seed,
+            n_jobs=n_jobs,
+            native_categories=native_categories,
+        )
     raise ValueError(f"unknown model family {family!r}")
 
 
@@ -193,6 +230,7 @@ def _make_booster(
     weight: str | None,
     seed: int,
     n_jobs: int,
+    native_categories: bool,
 ) -> BaseEstimator:
     if family == "lightgbm":
         import lightgbm as lgb
@@ -203,7 +241,13 @@ def _make_booster(
         import xgboost as xgb
 
         cls = xgb.XGBClassifier if classify else xgb.XGBRegressor
-        inner = cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", **params)
+        inner = cls(
+            random_state=seed,
+            n_jobs=n_jobs,
+            tree_method="hist",
+            enable_categorical=native_categories,
+            **params,
+        )
     if classify:
         return BoostedClassifier(inner, class_weight=weight, random_state=seed)
     return BoostedRegressor(inner, random_state=seed)
@@ -251,14 +295,22 @@ def build_pipeline(
                 FeatureSelector(spec.selection, k=spec.selection_k, task=task, random_state=seed),
             )
         )
-    steps.append(("columns", _columns_for(spec.family)))
+    # Resamplers interpolate numbers, so a resampled GBDT sees ordinal codes instead.
+    native = spec.family in _GBDT and spec.imbalance not in RESAMPLERS
+    steps.append(("columns", _columns_for(spec.family, native_categories=native)))
     if spec.imbalance in RESAMPLERS and spec.family != "baseline":
         steps.append(
             ("resample", make_resampler(spec.imbalance, seed=seed, min_class_rows=min_class_rows))
         )
     weight = "balanced" if spec.imbalance == "class_weight" else None
     estimator = make_estimator(
-        spec.family, task, spec.params, class_weight=weight, seed=seed, n_jobs=n_jobs
+        spec.family,
+        task,
+        spec.params,
+        class_weight=weight,
+        seed=seed,
+        n_jobs=n_jobs,
+        native_categories=native,
     )
     steps.append(("model", estimator))
     return Pipeline(steps)

@@ -27,6 +27,7 @@ __all__ = [
     "FoldResult",
     "SearchContext",
     "SearchOutcome",
+    "TrialAbandoned",
     "TrialRecord",
     "cross_validate_pipeline",
     "predict_scores",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 _TRIAL_ERRORS = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError)
+
+
+class TrialAbandoned(Exception):
+    """A trial stopped between folds because the search ran out of time."""
 
 
 @dataclass
@@ -62,6 +67,7 @@ class TrialRecord:
     spec: CandidateSpec
     result: FoldResult | None
     error: str | None = None
+    abandoned: bool = False  # stopped between folds at the deadline, not a failure
 
 
 @dataclass
@@ -97,6 +103,7 @@ class SearchOutcome:
     seconds_by_family: dict[str, float] = field(default_factory=dict)  # the latest trial's
     trials_done: int = 0
     cancelled: bool = False
+    abandoned: int = 0  # trials stopped between folds at the deadline
 
 
 def predict_scores(pipeline: Any, X: pd.DataFrame, task: str, classes: list[str]) -> np.ndarray:
@@ -135,6 +142,7 @@ def cross_validate_pipeline(
     task: str,
     classes: list[str],
     metric: Metric,
+    stop_after: float | None = None,
 ) -> FoldResult:
     """Fit a clone of the pipeline on each training fold and score its validation fold.
 
@@ -146,16 +154,22 @@ def cross_validate_pipeline(
         task: The task.
         classes: Class labels (classification).
         metric: The ranking metric.
+        stop_after: ``time.monotonic()`` value after which no further fold starts.
 
     Returns:
         Fold scores and out-of-fold predictions (NaN where a row was never validated).
+
+    Raises:
+        TrialAbandoned: ``stop_after`` passed before the last fold.
     """
     width = len(classes) if task != "regression" else None
     total = np.zeros((len(X), width) if width else len(X))
     seen = np.zeros(len(X))
     scores: list[float] = []
     started = time.perf_counter()
-    for train_idx, val_idx in splits:
+    for i, (train_idx, val_idx) in enumerate(splits):
+        if i and stop_after is not None and time.monotonic() > stop_after:
+            raise TrialAbandoned(f"stopped after {i} of {len(splits)} folds: out of time")
         fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
         predicted = predict_scores(fitted, X.iloc[val_idx], task, classes)
         total[val_idx] += predicted
@@ -168,7 +182,9 @@ def cross_validate_pipeline(
     return FoldResult(scores, oof, time.perf_counter() - started)
 
 
-def _evaluate_spec(spec: CandidateSpec, ctx: SearchContext) -> TrialRecord:
+def _evaluate_spec(
+    spec: CandidateSpec, ctx: SearchContext, stop_after: float | None = None
+) -> TrialRecord:
     pipeline = build_pipeline(
         spec,
         ctx.task,
@@ -189,7 +205,10 @@ def _evaluate_spec(spec: CandidateSpec, ctx: SearchContext) -> TrialRecord:
                 task=ctx.task,
                 classes=ctx.classes,
                 metric=ctx.metric,
+                stop_after=stop_after,
             )
+    except TrialAbandoned as stopped:
+        return TrialRecord(spec, None, str(stopped), abandoned=True)
     except _TRIAL_ERRORS as error:
         return TrialRecord(spec, None, f"{type(error).__name__}: {error}")
     if not np.isfinite(result.mean):
@@ -261,9 +280,20 @@ def run_search(
         expected = outcome.seconds_by_family.get(family, 0.0)
         if outcome.trials_done > 0 and started + expected > end:
             break
-        record = _run_trial(
-            studies[family], family, ctx, first=family not in outcome.trials_by_family
+        # A trial may run past ``end`` only while nothing but the baseline has a score.
+        has_model = any(
+            f != "baseline" and r.result is not None for f, r in outcome.best_by_family.items()
         )
+        record = _run_trial(
+            studies[family],
+            family,
+            ctx,
+            first=family not in outcome.trials_by_family,
+            stop_after=end if has_model else None,
+        )
+        if record.abandoned:
+            outcome.abandoned += 1
+            break
         outcome.seconds_by_family[family] = time.monotonic() - started
         outcome.trials_done += 1
         outcome.trials_by_family[family] = outcome.trials_by_family.get(family, 0) + 1
@@ -274,7 +304,14 @@ def run_search(
     return outcome
 
 
-def _run_trial(study: optuna.Study, family: str, ctx: SearchContext, *, first: bool) -> TrialRecord:
+def _run_trial(
+    study: optuna.Study,
+    family: str,
+    ctx: SearchContext,
+    *,
+    first: bool,
+    stop_after: float | None = None,
+) -> TrialRecord:
     if first:
         defaults = DEFAULT_PARAMS[default_key(family, ctx.task)]
         if defaults:
@@ -289,7 +326,7 @@ def _run_trial(study: optuna.Study, family: str, ctx: SearchContext, *, first: b
         selection_k=ctx.base_spec.selection_k,
         drop_columns=ctx.base_spec.drop_columns,
     )
-    record = _evaluate_spec(spec, ctx)
+    record = _evaluate_spec(spec, ctx, stop_after)
     if record.result is None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     else:

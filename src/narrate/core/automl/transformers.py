@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 __all__ = [
+    "CategoryCodes",
     "DatetimeParts",
     "DropColumns",
     "categorical_columns",
@@ -93,3 +94,44 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """Return ``<column>_<part>`` names."""
         names = [f"{c}_{p}" for c in self.feature_names_in_ for p in self._PARTS]
         return np.asarray(names, dtype=object)
+
+
+class CategoryCodes(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Turn ordinal codes (``-1`` = unknown) into pandas categorical columns.
+
+    Gradient-boosted trees (HistGradientBoosting, LightGBM, XGBoost) split a categorical
+    column on groups of categories instead of on the codes' arbitrary order. The category
+    set of each column is fixed at fit time, so training and prediction agree; a code
+    unseen at fit time becomes missing.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> CategoryCodes:  # noqa: ARG002
+        """Record each column's number of categories; returns self."""
+        frame = pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        codes = frame.to_numpy(dtype=float)
+        self.n_categories_ = [
+            int(np.nanmax(codes[:, j])) + 1 if len(codes) and np.isfinite(codes[:, j]).any() else 0
+            for j in range(codes.shape[1])
+        ]
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Return one pandas categorical column per input column."""
+        frame = pd.DataFrame(X)
+        codes = np.nan_to_num(frame.to_numpy(dtype=float), nan=-1.0).astype(int)
+        columns = {}
+        for j, name in enumerate(self.feature_names_in_):
+            n = max(self.n_categories_[j], 1)
+            column = np.where(codes[:, j] < n, codes[:, j], -1)
+            columns[str(name)] = pd.Categorical.from_codes(column, categories=list(range(n)))
+        return pd.DataFrame(columns, index=frame.index)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:  # noqa: ARG002
+        """Return the input names."""
+        return np.asarray(self.feature_names_in_, dtype=object)
+
+    def set_output(self, *, transform: str | None = None) -> CategoryCodes:  # noqa: ARG002
+        """Always pandas: categorical columns need a DataFrame to carry their dtype."""
+        return self

@@ -106,8 +106,8 @@ def test_without_a_reserve_the_trial_cap_ends_the_search() -> None:
 
 @pytest.mark.parametrize(
     ("refit_full", "expected"),
-    # The best model's fit took 3 s (9 s over 3 folds); x1.3 for more rows; +1 s fixed.
-    [(False, 1.3 * 3.0 + 1.0), (True, 1.3 * 3.0 * 2 + 1.0)],
+    # The best model's fit took 3 s (9 s over 3 folds); x2 for more rows; +1 s fixed.
+    [(False, 2.0 * 3.0 + 1.0), (True, 2.0 * 3.0 * 2 + 1.0)],
 )
 def test_reserve_follows_the_fit_time_of_the_best_model(refit_full: bool, expected: float) -> None:
     outcome = _outcome(
@@ -123,8 +123,11 @@ def test_reserve_follows_the_fit_time_of_the_best_model(refit_full: bool, expect
 def test_a_stacked_ensemble_needs_one_fit_per_inner_fold_and_member() -> None:
     members = [_record("linear", 1.0, 9.0), _record("lightgbm", 2.0, 12.0)]
     config = TrainConfig(target="y", refit_full=True)
-    # (3 s + 4 s) per fit x (5 inner folds + 1) x 1.3 x 2 (dev fit and all-rows refit).
-    assert _final_fit_seconds(members, 5, config) == pytest.approx(7.0 * 6 * 1.3 * 2)
+    # (3 s + 4 s) per fit x (5 inner folds + 1) x 2 x 2 (dev fit and all-rows refit).
+    assert _final_fit_seconds(members, 5, config) == pytest.approx(7.0 * 6 * 2.0 * 2)
+    # Voting fits each member once; blending once on 75% of the rows.
+    assert _final_fit_seconds(members, 5, config, "soft_voting") == pytest.approx(7.0 * 2 * 2)
+    assert _final_fit_seconds(members, 5, config, "blending") == pytest.approx(7.0 * 0.75 * 4)
 
 
 def test_an_ensemble_that_would_overrun_the_budget_is_not_fitted() -> None:
@@ -150,3 +153,41 @@ def test_reserve_stays_within_a_share_of_the_budget() -> None:
     config = TrainConfig(target="y", ensembles=False, time_budget_s=60)
     assert _final_fit_reserve(slow, _context(), config) == pytest.approx(30.0)
     assert _final_fit_reserve(SearchOutcome(), _context(), config) == pytest.approx(1.8)
+
+
+def test_a_trial_past_the_deadline_stops_between_folds_once_a_model_has_a_score() -> None:
+    ctx = _context(n_folds=3)
+    seen: list[str] = []
+    deadline = time.monotonic() + 3600
+
+    def reserve(out: SearchOutcome) -> float:
+        # Once the linear model has scored, the search has one millisecond left: the next
+        # trial starts (its family has no timing yet) but gives up after its first fold.
+        return deadline - time.monotonic() - 0.001 if "linear" in out.best_by_family else 0.0
+
+    outcome = run_search(
+        ctx,
+        ["baseline", "linear", "lightgbm"],
+        deadline=deadline,
+        max_trials=10,
+        should_stop=lambda: False,
+        on_trial=lambda _out, record: seen.append(record.spec.family),
+        reserve=reserve,
+    )
+    assert seen == ["baseline", "linear"]
+    assert outcome.abandoned == 1
+    assert "lightgbm" not in outcome.best_by_family
+
+
+def test_the_first_real_model_is_never_abandoned() -> None:
+    outcome = run_search(
+        _context(n_folds=3),
+        ["baseline", "linear"],
+        deadline=time.monotonic() + 3600,
+        max_trials=2,
+        should_stop=lambda: False,
+        on_trial=lambda _out, _record: None,
+        reserve=lambda out: 3600.0 if out.trials_done else 0.0,
+    )
+    # The reserve ends the search after the baseline; nothing is abandoned midway.
+    assert outcome.trials_done == 1 and outcome.abandoned == 0
