@@ -5,11 +5,42 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-__all__ = ["evaluation_charts"]
+__all__ = ["comparison_roc", "evaluation_charts"]
 
 _ACCENT = "#2f6fed"
 _GREY = "#9aa8c2"
 _HEIGHT = 320
+#: One colour per class or per compared model (cycled past ten).
+_PALETTE = (
+    "#2f6fed",
+    "#e8590c",
+    "#2b8a3e",
+    "#c2255c",
+    "#7048e8",
+    "#0c8599",
+    "#e67700",
+    "#5c940d",
+    "#862e9c",
+    "#495057",
+)
+
+
+def _colour(i: int) -> str:
+    return _PALETTE[i % len(_PALETTE)]
+
+
+def _inside_legend(corner: str) -> dict[str, Any]:
+    """A vertical legend in an empty corner of the plot: many curves' names wrap below it."""
+    left = corner.endswith("left")
+    return {
+        "orientation": "v",
+        "x": 0.02 if left else 0.98,
+        "xanchor": "left" if left else "right",
+        "y": 0.02,
+        "yanchor": "bottom",
+        "bgcolor": "rgba(255,255,255,0.8)",
+        "font": {"size": 11},
+    }
 
 
 def _diagonal(name: str) -> dict[str, Any]:
@@ -103,7 +134,12 @@ def _confusion(cm: dict[str, Any]) -> dict[str, Any]:
             "Confusion matrix",
             "Predicted",
             "Actual",
-            yaxis={"title": {"text": "Actual"}, "autorange": "reversed", "type": "category"},
+            yaxis={
+                "title": {"text": "Actual"},
+                "autorange": "reversed",
+                "type": "category",
+                "automargin": True,
+            },
             xaxis={"title": {"text": "Predicted"}, "type": "category"},
         ),
     }
@@ -245,6 +281,96 @@ def _residual_histogram(hist: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _roc_ovr(roc: dict[str, Any]) -> dict[str, Any]:
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": curve["fpr"],
+            "y": curve["tpr"],
+            "name": f"{label} (AUC {curve['auc']:.3f})"
+            if isinstance(curve.get("auc"), int | float)
+            else str(label),
+            "line": {"color": _colour(i)},
+            "hovertemplate": f"{label}: FPR %{{x:.2f}}, TPR %{{y:.2f}}<extra></extra>",
+        }
+        for i, (label, curve) in enumerate(roc.items())
+    ]
+    data.append(_diagonal("guessing"))
+    return {
+        "data": data,
+        "layout": _layout(
+            "ROC curve per class (one vs rest)",
+            "False positive rate",
+            "True positive rate",
+            legend=_inside_legend("bottom right"),
+        ),
+    }
+
+
+def _pr_ovr(pr: dict[str, Any]) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for i, (label, curve) in enumerate(pr.items()):
+        ap = curve.get("average_precision")
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": curve["recall"],
+                "y": curve["precision"],
+                "name": f"{label} (AP {ap:.3f})" if isinstance(ap, int | float) else str(label),
+                "line": {"color": _colour(i)},
+                "hovertemplate": f"{label}: recall %{{x:.2f}}, precision %{{y:.2f}}<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            "Precision–recall per class (one vs rest)",
+            "Recall",
+            "Precision",
+            legend=_inside_legend("bottom left"),
+        ),
+    }
+
+
+def comparison_roc(named: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """Overlaid ROC curves of compared binary models (None when fewer than two have one).
+
+    Args:
+        named: ``(label, evaluation)`` pairs in column order.
+    """
+    data: list[dict[str, Any]] = []
+    for i, (label, evaluation) in enumerate(named):
+        roc = (evaluation.get("curves") or {}).get("roc")
+        if evaluation.get("task") != "binary" or not roc:
+            continue
+        auc = _metric_value(evaluation, "roc_auc")
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": roc["fpr"],
+                "y": roc["tpr"],
+                "name": f"{label} (AUC {auc:.3f})" if auc is not None else label,
+                "line": {"color": _colour(i)},
+                "hovertemplate": f"{label}: FPR %{{x:.2f}}, TPR %{{y:.2f}}<extra></extra>",
+            }
+        )
+    if len(data) < 2:
+        return None
+    data.append(_diagonal("guessing"))
+    return {
+        "data": data,
+        "layout": _layout(
+            "ROC curves compared",
+            "False positive rate",
+            "True positive rate",
+            legend=_inside_legend("bottom right"),
+        ),
+    }
+
+
 def _metric_value(evaluation: dict[str, Any], name: str) -> float | None:
     entry = (evaluation.get("metrics") or {}).get(name) or {}
     value = entry.get("value")
@@ -255,13 +381,23 @@ def _classification(evaluation: dict[str, Any], curves: dict[str, Any]) -> dict[
     out: dict[str, Any] = {}
     if curves.get("roc"):
         out["roc"] = _roc(curves["roc"], _metric_value(evaluation, "roc_auc"))
+    if curves.get("roc_ovr"):
+        out["roc_ovr"] = _roc_ovr(curves["roc_ovr"])
     if curves.get("pr"):
         base = (evaluation.get("baseline") or {}).get("pr_auc")
         out["pr"] = _pr(curves["pr"], float(base) if isinstance(base, int | float) else None)
+    if curves.get("pr_ovr"):
+        out["pr_ovr"] = _pr_ovr(curves["pr_ovr"])
     if evaluation.get("confusion_matrix"):
         out["confusion"] = _confusion(evaluation["confusion_matrix"])
     if curves.get("calibration"):
         out["calibration"] = _calibration(curves["calibration"])
+        if curves["calibration"].get("kind") == "predicted_class":
+            out["calibration"]["layout"] = _layout(
+                "Calibration of the predicted class",
+                "Probability of the predicted class",
+                "Share of predictions that are right",
+            )
     if curves.get("gain"):
         out["gain"] = _gain(curves["gain"])
     return out
@@ -282,8 +418,9 @@ def _regression(evaluation: dict[str, Any], curves: dict[str, Any]) -> dict[str,
 def evaluation_charts(evaluation: dict[str, Any] | None) -> dict[str, Any]:
     """Chart specs for one evaluation, keyed by chart name, in display order.
 
-    Classification: ``roc``, ``pr``, ``confusion``, ``calibration``, ``gain`` (each only
-    when the evaluation has the data). Regression: ``predicted_vs_actual``, ``residuals``,
+    Classification: ``roc`` (binary) or ``roc_ovr`` (multiclass, one curve per class),
+    ``pr`` or ``pr_ovr``, ``confusion``, ``calibration``, ``gain`` (each only when the
+    evaluation has the data). Regression: ``predicted_vs_actual``, ``residuals``,
     ``residual_histogram``.
     """
     if not evaluation:

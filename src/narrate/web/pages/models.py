@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from narrate.errors import NarrateError, NotFound
@@ -53,9 +53,35 @@ def _model_rows(services: Services, owner: Owner) -> list[dict[str, Any]]:
     return [{**m, "headline": _headline(m)} for m in registry.list_models(services, owner)]
 
 
+#: Validation schemes of the Train form (``TrainConfig.cv``), with what each means.
+_VALIDATION_SCHEMES = {
+    "auto": "Automatic: group or time-ordered when such a column is picked, "
+    "else stratified k-fold (holdout for large data)",
+    "kfold": "k-fold cross-validation (stratified for classes)",
+    "holdout": "One validation split (fastest)",
+    "group": "Group k-fold: rows of a group never straddle a split",
+    "time": "Time-ordered: validate on later rows than those trained on",
+}
+#: Decision-threshold objectives (binary targets; ``TrainConfig.threshold.objective``).
+_THRESHOLD_OBJECTIVES = {
+    "f1": "Maximise F1 (default)",
+    "cost": "Lowest cost, from a cost matrix",
+    "precision": "Reach a precision (best recall)",
+    "recall": "Reach a recall (best precision)",
+    "none": "Keep 0.5",
+}
+
+
+def _time_like(column: dict[str, Any]) -> bool:
+    dtype = str(column.get("dtype") or "")
+    return column.get("kind") == "datetime" or dtype.startswith(("Date", "Datetime"))
+
+
 def _train_options() -> dict[str, Any]:
     """The choices offered in the Advanced section of the Train form."""
     return {
+        "validation": _VALIDATION_SCHEMES,
+        "threshold_objectives": _THRESHOLD_OBJECTIVES,
         "families": list(FAMILIES),
         "imbalance": list(IMBALANCE_STRATEGIES),
         "metrics": {task: list(names) for task, names in METRICS.items()},
@@ -77,6 +103,7 @@ def train_page(
     dataset_id = dataset or (followed["dataset_id"] if followed else None)
     info = data_svc.get_dataset(services, owner, dataset_id) if dataset_id else None
     version = (info or {}).get("version") or {}
+    column_records = version.get("columns") or []
     return render(
         request,
         "train.html",
@@ -84,7 +111,10 @@ def train_page(
         stage=stage_by_slug("train"),
         datasets=data_svc.list_datasets(services, owner, limit=200)["items"],
         dataset=info,
-        columns=[c["name"] for c in version.get("columns") or []],
+        columns=[c["name"] for c in column_records],
+        # Date/time columns first: the natural choices for a time-ordered validation.
+        time_columns=[c["name"] for c in column_records if _time_like(c)]
+        + [c["name"] for c in column_records if not _time_like(c)],
         followed=followed,
         models=_model_rows(services, owner),
         options=_train_options(),
@@ -121,22 +151,98 @@ def _version_choices(services: Services, owner: Owner) -> list[dict[str, Any]]:
     return groups
 
 
+_MAX_COMPARED = 8
+
+
+def _compare_choices(
+    models: list[dict[str, Any]], model: dict[str, Any], mv_id: str
+) -> list[dict[str, Any]]:
+    """Versions the shown one can be compared with: this model's other versions, then the
+    current version of each other model trained on the same target for the same task."""
+    own = [
+        {"id": v["id"], "label": f"{model['name']} v{v['number']} · {_family(v['family'])}"}
+        for v in reversed(model["versions"])
+        if v["id"] != mv_id
+    ]
+    others = [
+        {"id": m["current_version_id"], "label": f"{m['name']} · {_family(m['family'])}"}
+        for m in models
+        if m["id"] != model["id"]
+        and m.get("current_version_id")
+        and m["target"] == model["target"]
+        and m["task"] == model["task"]
+    ]
+    return own + others
+
+
+def _family(family: str | None) -> str:
+    return (family or "model").replace("_", " ")
+
+
+def _best_by_column(comparison: dict[str, Any]) -> dict[str, int]:
+    """Metric → column index of the best value (names can repeat, indices can't)."""
+    best: dict[str, int] = {}
+    for metric, entries in comparison["metrics"].items():
+        scored = [(i, e["value"]) for i, e in enumerate(entries) if e and e["value"] is not None]
+        if scored:
+            pick = (min if metric in _LOWER_IS_BETTER else max)(scored, key=lambda t: t[1])
+            best[metric] = pick[0]
+    return best
+
+
 def _comparison(
-    services: Services, owner: Owner, versions: list[dict[str, Any]]
+    services: Services,
+    owner: Owner,
+    model: dict[str, Any],
+    mv_id: str,
+    chosen: list[str],
+    models: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
-    """Side-by-side holdout metrics of a model's versions (None with fewer than two)."""
-    if len(versions) < 2:
+    """Side-by-side holdout metrics (and overlaid ROC curves for binary models).
+
+    ``chosen`` are model version ids picked on the page; without any, the model's own
+    versions are compared (None with fewer than two).
+    """
+    if chosen:
+        ids = list(dict.fromkeys([mv_id, *chosen]))[:_MAX_COMPARED]
+        explicit = True
+    else:
+        ids = [v["id"] for v in model["versions"]][-_MAX_COMPARED:]
+        explicit = False
+    if len(ids) < 2:
         return None
     try:
-        return registry.compare(services, owner, [v["id"] for v in versions])
-    except NarrateError:
-        # A version without an evaluation (e.g. cancelled before one was stored) can't be
-        # compared; the page still shows everything else.
-        return None
+        table = registry.compare(services, owner, ids)
+        versions = [registry.get_model_version(services, owner, i) for i in ids]
+    except NarrateError as exc:
+        # A version without an evaluation (e.g. cancelled before one was stored) or of
+        # another task can't be compared; say so when the user asked, else stay quiet.
+        return {"error": exc.message} if explicit else None
+    names = {m["id"]: m["name"] for m in models}
+    labels = [
+        f"{names.get(v['model_id'], 'model')} v{v['number']} · {_family(v['family'])}"
+        for v in versions
+    ]
+    roc = model_charts.comparison_roc(
+        [(label, v["evaluation"] or {}) for label, v in zip(labels, versions, strict=True)]
+    )
+    return {
+        **table,
+        "models": labels,
+        "model_version_ids": ids,
+        "best_column": _best_by_column(table),
+        "is_explicit": explicit,
+        "roc": roc,
+    }
 
 
 def _evaluation_context(
-    services: Services, owner: Owner, model: dict[str, Any], mv_id: str
+    services: Services,
+    owner: Owner,
+    model: dict[str, Any],
+    mv_id: str,
+    compare: list[str],
+    models: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Everything the Evaluate page shows for one model version."""
     mv = registry.get_model_version(services, owner, mv_id)
@@ -150,7 +256,10 @@ def _evaluation_context(
         "metric_rows": _metric_rows(evaluation),
         "charts": model_charts.evaluation_charts(evaluation),
         "external": others,
-        "comparison": _comparison(services, owner, model["versions"]),
+        "comparison": _comparison(services, owner, model, mv_id, compare, models),
+        "compare_choices": _compare_choices(models, model, mv_id),
+        "compare_chosen": set(compare),
+        "lower_is_better": sorted(_LOWER_IS_BETTER),
         "version_choices": _version_choices(services, owner),
     }
 
@@ -162,8 +271,10 @@ def evaluate_page(
     services: Services,
     model: str | None = None,
     version: str | None = None,
+    compare: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
-    """Holdout metrics, curves, slices, fairness, model card, re-evaluation and refit."""
+    """Holdout metrics, curves, slices, fairness, model card, re-evaluation, refit and a
+    side-by-side comparison with the model versions named by ``compare``."""
     owner = Owner.of(user)
     stage = stage_by_slug("evaluate")
     models = _model_rows(services, owner)
@@ -175,7 +286,8 @@ def evaluate_page(
         raise NotFound(
             f"Model '{model}' has no version '{version}'.", details={"version_id": version}
         )
-    context = _evaluation_context(services, owner, detail, mv_id) if mv_id else {}
+    chosen = [c for c in compare or [] if c]
+    context = _evaluation_context(services, owner, detail, mv_id, chosen, models) if mv_id else {}
     return render(
         request,
         "evaluate.html",

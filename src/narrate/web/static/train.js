@@ -41,7 +41,17 @@
   function errorMessage(err, fallback) {
     if (!err) return fallback;
     if (typeof err === "string") return err;
-    return err.message || (err.error && err.error.message) || fallback;
+    return readable(err.message || (err.error && err.error.message)) || fallback;
+  }
+
+  // Invalid training options come back with pydantic's wording; keep the API's sentences
+  // but drop its "[type=..., input_value=...]" dumps and documentation links.
+  function readable(message) {
+    if (!message) return message;
+    return message.split("\n")
+      .filter(function (line) { return line.trim().indexOf("For further information") !== 0; })
+      .map(function (line) { return line.replace(/\s*\[type=.*$/, "").replace(/^\s*Value error, /, ""); })
+      .join("\n");
   }
 
   // ---- the form -------------------------------------------------------------------
@@ -65,6 +75,18 @@
       var chosen = metricSelect.selectedOptions[0];
       if (chosen && chosen.parentElement.tagName === "OPTGROUP" && chosen.parentElement.disabled) metricSelect.value = "";
     });
+  }
+
+  var objectiveSelect = document.getElementById("train-threshold-objective");
+  function showThresholdInputs() {
+    if (!objectiveSelect) return;
+    var objective = objectiveSelect.value;
+    document.getElementById("train-threshold-cost").hidden = objective !== "cost";
+    document.getElementById("train-threshold-target").hidden = objective !== "precision" && objective !== "recall";
+  }
+  if (objectiveSelect) {
+    objectiveSelect.addEventListener("change", showThresholdInputs);
+    showThresholdInputs();
   }
 
   function numberField(id) {
@@ -91,7 +113,33 @@
     var sensitive = Array.from(document.getElementById("train-sensitive").selectedOptions).map(function (o) { return o.value; });
     if (sensitive.length) body.sensitive_columns = sensitive;
     if (!document.getElementById("train-ensembles").checked) body.ensembles = false;
+    var cv = document.getElementById("train-cv").value;
+    if (cv && cv !== "auto") body.cv = cv;
+    var groupColumn = document.getElementById("train-group-column").value;
+    if (groupColumn) body.group_column = groupColumn;
+    var timeColumn = document.getElementById("train-time-column").value;
+    if (timeColumn) body.time_column = timeColumn;
+    var seed = numberField("train-seed");
+    if (seed !== undefined) body.seed = seed;
+    var threshold = collectThreshold();
+    if (threshold) body.threshold = threshold;
     return body;
+  }
+
+  // The API checks the combination (a cost matrix for "cost", a target value for
+  // "precision"/"recall") and its message is shown as is; empty inputs are sent as null.
+  function collectThreshold() {
+    var objective = objectiveSelect.value;
+    if (!objective || objective === "f1") return null;
+    var out = { objective: objective };
+    if (objective === "cost") {
+      var cell = function (id) { var v = numberField(id); return v === undefined ? null : v; };
+      out.cost_matrix = [[cell("cost-tn"), cell("cost-fp")], [cell("cost-fn"), cell("cost-tp")]];
+    } else if (objective === "precision" || objective === "recall") {
+      var value = numberField("train-threshold-value");
+      if (value !== undefined) out.target_value = value;
+    }
+    return out;
   }
 
   var form = document.getElementById("train-form");
