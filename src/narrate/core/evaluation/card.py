@@ -24,6 +24,10 @@ def _environment(html: bool) -> Environment:
     )
 
 
+def _axes(title: str, x: str, y: str) -> dict[str, str]:
+    return {"title": title, "xaxis_title": x, "yaxis_title": y}
+
+
 def _figures(evaluation: dict[str, Any]) -> list[go.Figure]:
     curves = evaluation.get("curves") or {}
     figures = []
@@ -32,22 +36,34 @@ def _figures(evaluation: dict[str, Any]) -> list[go.Figure]:
         figures.append(
             go.Figure(
                 go.Scatter(x=roc["fpr"], y=roc["tpr"], mode="lines"),
-                layout={
-                    "title": "ROC curve",
-                    "xaxis_title": "false positive rate",
-                    "yaxis_title": "true positive rate",
-                },
+                layout=_axes("ROC curve", "false positive rate", "true positive rate"),
             )
         )
+    if curves.get("roc_ovr"):
+        figures.append(
+            go.Figure(
+                [
+                    go.Scatter(
+                        x=c["fpr"], y=c["tpr"], mode="lines", name=f"{label} (AUC {c['auc']:.3f})"
+                    )
+                    for label, c in curves["roc_ovr"].items()
+                ],
+                layout=_axes(
+                    "ROC curve per class (one vs rest)", "false positive rate", "true positive rate"
+                ),
+            )
+        )
+    if curves.get("calibration"):
         cal = curves["calibration"]
+        is_top = cal.get("kind") == "predicted_class"
         figures.append(
             go.Figure(
                 go.Scatter(x=cal["predicted"], y=cal["observed"], mode="lines+markers"),
-                layout={
-                    "title": "Calibration",
-                    "xaxis_title": "predicted",
-                    "yaxis_title": "observed",
-                },
+                layout=_axes(
+                    "Calibration of the predicted class" if is_top else "Calibration",
+                    "predicted",
+                    "observed",
+                ),
             )
         )
     if "predicted_vs_actual" in curves:
@@ -55,11 +71,7 @@ def _figures(evaluation: dict[str, Any]) -> list[go.Figure]:
         figures.append(
             go.Figure(
                 go.Scatter(x=pva["actual"], y=pva["predicted"], mode="markers"),
-                layout={
-                    "title": "Predicted vs actual",
-                    "xaxis_title": "actual",
-                    "yaxis_title": "predicted",
-                },
+                layout=_axes("Predicted vs actual", "actual", "predicted"),
             )
         )
     return figures

@@ -123,3 +123,47 @@ def test_multiclass_evaluation_has_ovr_curves_and_per_class_support() -> None:
         "c": 1.0,
     }
     assert result["metrics"]["accuracy"]["value"] == pytest.approx(1.0)
+
+
+def _card_result() -> dict[str, object]:
+    """The parts of ``TrainResult.to_dict()`` a model card reads."""
+    return {
+        "problem": {"target": "y", "task": "multiclass", "reasoning": "hand-made", "warnings": []},
+        "n_train": 30,
+        "n_holdout": 9,
+        "validation": "kfold",
+        "metric": "log_loss",
+        "seed": 0,
+        "imbalance_strategy": "none",
+        "imbalance_reason": "balanced",
+        "trials_done": 1,
+        "duration_s": 0.1,
+        "cancelled": False,
+        "dropped_features": {},
+        "leaderboard": [],
+        "feature_warnings": [],
+        "library_versions": {},
+    }
+
+
+def test_model_card_shows_per_class_rows_and_one_vs_rest_curves() -> None:
+    from narrate.core.evaluation import render_model_card
+
+    classes = ["a", "b", "c"]
+    y = ["a"] * 4 + ["b"] * 3 + ["c"] * 2
+    proba = np.array([[0.9, 0.05, 0.05]] * 4 + [[0.1, 0.8, 0.1]] * 3 + [[0.1, 0.2, 0.7]] * 2)
+    evaluation = evaluate(
+        FixedScores(classes, proba),
+        pd.DataFrame({"x": np.arange(9)}),
+        y,
+        _problem("multiclass", classes),
+        n_bootstrap=0,
+    )
+    context = {"result": _card_result(), "evaluation": evaluation}
+    markdown = render_model_card(context, fmt="md")
+    assert "| class | precision | recall | F1 | rows |" in markdown
+    assert "| b | 1.0 | 1.0 | 1.0 | 3 |" in markdown
+    html = render_model_card(context, fmt="html")
+    assert "ROC curve per class (one vs rest)" in html
+    assert "c (AUC 1.000)" in html
+    assert "Calibration of the predicted class" in html
