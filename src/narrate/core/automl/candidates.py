@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -23,7 +22,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import make_pipeline, make_union
+from sklearn.pipeline import Pipeline, make_pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -282,7 +281,8 @@ def build_pipeline(
         preprocessor: Optional recipe transformer placed first (kept fitted if it is).
 
     Returns:
-        An ``imblearn`` pipeline (resamplers run only when fitting).
+        A scikit-learn pipeline, or an ``imblearn`` one when it resamples (resamplers run
+        only when fitting).
     """
     steps: list[tuple[str, Any]] = []
     if preprocessor is not None:
@@ -313,4 +313,10 @@ def build_pipeline(
         native_categories=native,
     )
     steps.append(("model", estimator))
+    if any(name == "resample" for name, _ in steps):
+        # imbalanced-learn's Pipeline runs samplers on fit only; loading a model that holds
+        # one imports the whole of imbalanced-learn, so other pipelines use scikit-learn's.
+        from imblearn.pipeline import Pipeline as SamplingPipeline
+
+        return SamplingPipeline(steps)
     return Pipeline(steps)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE
-from imblearn.under_sampling import RandomUnderSampler
-
 from narrate.core.automl.problem import ProblemInfo
 
 __all__ = [
@@ -104,6 +101,10 @@ def make_resampler(strategy: str, *, seed: int, min_class_rows: int) -> Any:
     Raises:
         ValueError: The strategy is not a resampler.
     """
+    # Imported here: a saved model that needs no sampler loads without imbalanced-learn.
+    from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE
+    from imblearn.under_sampling import RandomUnderSampler
+
     neighbours = max(1, min(5, min_class_rows - 1))
     if strategy == "smote":
         return SMOTE(k_neighbors=neighbours, random_state=seed)

@@ -11,6 +11,7 @@ from sklearn.model_selection import KFold
 
 from narrate.core.automl import TrainConfig
 from narrate.core.automl.candidates import CandidateSpec
+from narrate.core.automl.fitting import _final_fit_reserve, _final_fit_seconds, _final_model
 from narrate.core.automl.scoring import get_metric
 from narrate.core.automl.search import (
     FoldResult,
@@ -19,7 +20,6 @@ from narrate.core.automl.search import (
     TrialRecord,
     run_search,
 )
-from narrate.core.automl.train import _final_fit_reserve, _final_fit_seconds, _final_model
 
 
 def _context(n_folds: int = 3) -> SearchContext:

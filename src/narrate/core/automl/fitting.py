@@ -1,4 +1,4 @@
-"""The Train stage: split, search, ensemble, tune the threshold and refit."""
+"""The Train stage: split, search, ensemble, tune the threshold and refit (``train``)."""
 
 from __future__ import annotations
 
