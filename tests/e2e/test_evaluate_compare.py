@@ -91,6 +91,15 @@ def test_train_two_models_with_threshold_objectives_then_compare_them(
     assert sum("AUC" in t for t in legend) == 2
     assert page.locator("[data-testid=compare-with] option:checked").count() == 1
 
+    # Evaluating on a labelled version lists its per-class metrics too.
+    version = page.locator("#other-eval-version option").nth(1).get_attribute("value")
+    assert version
+    page.select_option("#other-eval-version", version)
+    page.click("[data-testid=other-eval-run]")
+    page.wait_for_selector("[data-testid=other-eval-per-class]", timeout=60_000)
+    other = page.locator("[data-testid=other-eval-per-class] tbody tr")
+    assert other.evaluate_all("rs => rs.map(r => r.dataset.class)") == ["bad", "good"]
+
 
 def test_train_form_shows_api_errors_then_a_multiclass_evaluation_per_class(
     page: Any, server: AppServer

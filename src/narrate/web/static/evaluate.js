@@ -74,6 +74,27 @@
     table.appendChild(tbody);
     box.appendChild(el("p", { "class": "small muted" }, (ev.n_rows || 0).toLocaleString() + " labelled rows."));
     box.appendChild(table);
+    if (ev.per_class) box.appendChild(perClassTable(ev.per_class));
+  }
+
+  function perClassTable(perClass) {
+    var table = el("table", { "class": "table", "data-testid": "other-eval-per-class" });
+    var head = el("tr");
+    [["Class", ""], ["Precision", "num"], ["Recall", "num"], ["F1", "num"], ["Rows", "num"]].forEach(function (h) {
+      head.appendChild(el("th", h[1] ? { "class": h[1] } : {}, h[0]));
+    });
+    table.appendChild(el("thead")).appendChild(head);
+    var tbody = el("tbody");
+    Object.keys(perClass).forEach(function (label) {
+      var c = perClass[label] || {};
+      var tr = el("tr", { "data-class": label });
+      tr.appendChild(el("td", {}, label));
+      [c.precision, c.recall, c.f1].forEach(function (v) { tr.appendChild(el("td", { "class": "num" }, fmt(v))); });
+      tr.appendChild(el("td", { "class": "num" }, String(c.support === undefined ? "—" : c.support)));
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    return table;
   }
 
   var otherForm = document.getElementById("other-eval-form");
