@@ -364,8 +364,14 @@ def _final_model(
             seed=ctx.seed,
         )
         ensemble_info = choice.to_dict([m.spec.family for m in members])
+        fitted_members = members
+        if choice.winner == "soft_voting" and choice.weights:
+            # Members the greedy selection gave no weight are left out of the fit.
+            fitted_members = [
+                m for m, w in zip(members, choice.weights, strict=True) if w > 0
+            ] or members
         needed = _final_fit_seconds(
-            members, ctx.folds_per_repeat, config, kind=choice.winner or "stacking"
+            fitted_members, ctx.folds_per_repeat, config, kind=choice.winner or "stacking"
         )
         if choice.winner is not None and time.monotonic() + needed > deadline:
             ensemble_info["skipped"] = (

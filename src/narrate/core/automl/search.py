@@ -2,7 +2,8 @@
 
 Every family first gets one trial at default parameters; the remaining trials go to
 families in proportion to their rank, so promising families are tuned more. Folds run
-one after another and the estimator gets all threads, so nothing is oversubscribed.
+side by side in threads, one estimator thread each, so every core is busy and nothing
+is oversubscribed; the final fits get all threads.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +145,7 @@ def cross_validate_pipeline(
     classes: list[str],
     metric: Metric,
     stop_after: float | None = None,
+    fold_workers: int = 1,
 ) -> FoldResult:
     """Fit a clone of the pipeline on each training fold and score its validation fold.
 
@@ -155,6 +158,8 @@ def cross_validate_pipeline(
         classes: Class labels (classification).
         metric: The ranking metric.
         stop_after: ``time.monotonic()`` value after which no further fold starts.
+        fold_workers: Folds fitted at once, in threads (build ``pipeline`` with one
+            estimator thread when this is above 1).
 
     Returns:
         Fold scores and out-of-fold predictions (NaN where a row was never validated).
@@ -165,13 +170,25 @@ def cross_validate_pipeline(
     width = len(classes) if task != "regression" else None
     total = np.zeros((len(X), width) if width else len(X))
     seen = np.zeros(len(X))
-    scores: list[float] = []
     started = time.perf_counter()
-    for i, (train_idx, val_idx) in enumerate(splits):
+
+    def run_fold(i: int) -> np.ndarray:
         if i and stop_after is not None and time.monotonic() > stop_after:
             raise TrialAbandoned(f"stopped after {i} of {len(splits)} folds: out of time")
+        train_idx, val_idx = splits[i]
         fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
-        predicted = predict_scores(fitted, X.iloc[val_idx], task, classes)
+        return predict_scores(fitted, X.iloc[val_idx], task, classes)
+
+    if fold_workers > 1 and len(splits) > 1:
+        # The boosters, forests and linear solvers release the GIL while fitting, so folds
+        # fitted in threads (one estimator thread each) keep every core busy without the
+        # oversubscription of several multi-threaded fits at once.
+        with ThreadPoolExecutor(max_workers=min(fold_workers, len(splits))) as pool:
+            predictions = list(pool.map(run_fold, range(len(splits))))
+    else:
+        predictions = [run_fold(i) for i in range(len(splits))]
+    scores: list[float] = []
+    for (_train_idx, val_idx), predicted in zip(splits, predictions, strict=True):
         total[val_idx] += predicted
         seen[val_idx] += 1
         scores.append(metric.fn(y[val_idx], predicted, classes))
@@ -185,11 +202,13 @@ def cross_validate_pipeline(
 def _evaluate_spec(
     spec: CandidateSpec, ctx: SearchContext, stop_after: float | None = None
 ) -> TrialRecord:
+    # Folds run side by side, one estimator thread each (see cross_validate_pipeline).
+    workers = min(ctx.n_jobs, len(ctx.splits))
     pipeline = build_pipeline(
         spec,
         ctx.task,
         seed=ctx.seed,
-        n_jobs=ctx.n_jobs,
+        n_jobs=1 if workers > 1 else ctx.n_jobs,
         min_class_rows=ctx.min_class_rows,
         preprocessor=ctx.preprocessor,
     )
@@ -206,6 +225,7 @@ def _evaluate_spec(
                 classes=ctx.classes,
                 metric=ctx.metric,
                 stop_after=stop_after,
+                fold_workers=workers,
             )
     except TrialAbandoned as stopped:
         return TrialRecord(spec, None, str(stopped), abandoned=True)
