@@ -45,6 +45,8 @@ _RESERVE_FIXED_S = 1.0  # threshold tuning, leaderboard, bookkeeping
 # A final fit sees all development rows (a fold's fit sees (k-1)/k of them), and boosted
 # trees early-stopped on more rows tend to grow more trees: measured 1.5-3x a fold's fit.
 _FINAL_FIT_FACTOR = 2.0
+# Families whose best trials the ensembles may combine (greedy weights drop the useless).
+_ENSEMBLE_MEMBERS = 5
 _WARNING_SAMPLE = 20_000
 
 
@@ -333,11 +335,17 @@ def _final_fit_seconds(
 def _final_fit_reserve(outcome: SearchOutcome, ctx: SearchContext, config: TrainConfig) -> float:
     """Seconds the work after the search should take, judged from the trials so far.
 
-    The reserve covers the best single model; an ensemble is only built afterwards when
-    its own estimate fits in the time left (see :func:`_final_model`).
+    The reserve covers a soft-voting ensemble of the best three models when ensembles are
+    on (the cheapest ensemble, and the one most often kept), else the best single model;
+    a costlier ensemble is only built when its own estimate fits in the time left (see
+    :func:`_final_model`).
     """
     ranked = [r for r in _ranked(outcome, ctx.metric) if r.result]
-    fits = _final_fit_seconds(ranked[:1], ctx.folds_per_repeat, config) if ranked else 0.0
+    models = [r for r in ranked if r.spec.family != "baseline"]
+    if config.ensembles and len(models) >= 2:
+        fits = _final_fit_seconds(models[:3], ctx.folds_per_repeat, config, "soft_voting")
+    else:
+        fits = _final_fit_seconds(ranked[:1], ctx.folds_per_repeat, config) if ranked else 0.0
     budget = config.time_budget_s
     seconds = fits + _RESERVE_FIXED_S
     return min(max(seconds, _RESERVE_MIN_SHARE * budget), _RESERVE_MAX_SHARE * budget)
@@ -350,7 +358,7 @@ def _final_model(
     fits are expected to end by ``deadline``."""
     best = ranked[0]
     assert best.result is not None  # noqa: S101
-    members = [r for r in ranked if r.spec.family != "baseline"][:3]
+    members = [r for r in ranked if r.spec.family != "baseline"][:_ENSEMBLE_MEMBERS]
     ensemble_info = None
     oof = best.result.oof
     chosen_members: list[TrialRecord] = []
@@ -364,23 +372,39 @@ def _final_model(
             seed=ctx.seed,
         )
         ensemble_info = choice.to_dict([m.spec.family for m in members])
-        fitted_members = members
-        if choice.winner == "soft_voting" and choice.weights:
-            # Members the greedy selection gave no weight are left out of the fit.
-            fitted_members = [
-                m for m, w in zip(members, choice.weights, strict=True) if w > 0
-            ] or members
-        needed = _final_fit_seconds(
-            fitted_members, ctx.folds_per_repeat, config, kind=choice.winner or "stacking"
+        weighted = [m for m, w in zip(members, choice.weights or [], strict=False) if w > 0]
+        voting_gain = ctx.metric.goal(choice.scores["soft_voting"]) - ctx.metric.goal(
+            choice.best_single_score
         )
-        if choice.winner is not None and time.monotonic() + needed > deadline:
+
+        def needed(kind: str) -> float:
+            # Members the greedy selection gave no weight are left out of a voting fit.
+            fitted = (weighted or members) if kind == "soft_voting" else members
+            return _final_fit_seconds(fitted, ctx.folds_per_repeat, config, kind=kind)
+
+        winner = choice.winner
+        if winner is not None and time.monotonic() + needed(winner) > deadline:
             ensemble_info["skipped"] = (
-                f"the {choice.winner.replace('_', ' ')} ensemble scored better but would need "
-                f"about {needed:.0f} s to fit, more than the time budget has left"
+                f"the {winner.replace('_', ' ')} ensemble scored better but would need "
+                f"about {needed(winner):.0f} s to fit, more than the time budget has left"
             )
-            ensemble_info["chosen"] = None
-        elif choice.winner is not None and choice.oof is not None:
+            winner = None
+            if (
+                choice.winner != "soft_voting"
+                and voting_gain > 0
+                and time.monotonic() + needed("soft_voting") <= deadline
+            ):
+                # The cheaper soft vote still beats the best single model: keep that.
+                winner = "soft_voting"
+                ensemble_info["skipped"] += "; the soft voting ensemble, which also scored "
+                ensemble_info["skipped"] += "better, was kept instead"
+        ensemble_info["chosen"] = winner
+        if winner == choice.winner and choice.oof is not None:
             oof, chosen_members = choice.oof, members
+        elif winner == "soft_voting":
+            stacked = np.stack([m.result.oof for m in members if m.result])
+            oof = np.average(stacked, axis=0, weights=choice.weights)
+            chosen_members = members
     if chosen_members and ensemble_info:
         named = [(m.spec.family, _pipeline(m.spec, ctx)) for m in chosen_members]
         estimator = build_ensemble(

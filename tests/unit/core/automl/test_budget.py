@@ -116,8 +116,21 @@ def test_reserve_follows_the_fit_time_of_the_best_model(refit_full: bool, expect
         _record("lightgbm", 2.0, 12.0),
     )
     # Budget 150 s: the reserve is kept between 4.5 s (3%) and 75 s (50%).
-    config = TrainConfig(target="y", refit_full=refit_full, time_budget_s=150)
+    config = TrainConfig(target="y", refit_full=refit_full, time_budget_s=150, ensembles=False)
     assert _final_fit_reserve(outcome, _context(), config) == pytest.approx(expected)
+
+
+def test_with_ensembles_the_reserve_covers_a_soft_vote_of_the_best_three() -> None:
+    outcome = _outcome(
+        _record("baseline", 9.0, 0.3),
+        _record("linear", 1.0, 9.0),  # 3 s per fit
+        _record("lightgbm", 2.0, 12.0),  # 4 s per fit
+        _record("xgboost", 3.0, 15.0),  # 5 s per fit
+        _record("random_forest", 4.0, 30.0),  # not among the best three
+    )
+    config = TrainConfig(target="y", refit_full=True, time_budget_s=150)
+    # (3 + 4 + 5) s x 2 for more rows x 2 (dev fit and all-rows refit) + 1 s fixed.
+    assert _final_fit_reserve(outcome, _context(), config) == pytest.approx(12 * 2 * 2 + 1.0)
 
 
 def test_a_stacked_ensemble_needs_one_fit_per_inner_fold_and_member() -> None:
