@@ -3,12 +3,11 @@ evaluate on other labelled versions, keeping what training decided."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import SAMPLES
+from tests.support.api import upload_sample, wait_job
 
 OPTIONS = {
     "max_trials": 4,
@@ -19,36 +18,20 @@ OPTIONS = {
 }
 
 
-def _wait_job(client: httpx.Client, job_id: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in {"succeeded", "failed", "cancelled"}:
-            return dict(job)
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 def _apply(client: httpx.Client, dataset_id: str, expression: str) -> str:
     r = client.post(
         f"/api/v1/datasets/{dataset_id}/recipes/apply",
         json={"steps": [{"step": "filter", "expression": expression}], "confirm_data_loss": True},
     )
     assert r.status_code == 202, r.text
-    job = _wait_job(client, r.json()["job_id"])
+    job = wait_job(client, r.json()["job_id"])
     assert job["status"] == "succeeded", job
     return str(job["result"]["version_id"])
 
 
 @pytest.fixture
 def trained(client: httpx.Client) -> dict[str, Any]:
-    r = client.post(
-        "/api/v1/datasets",
-        files={"file": ("credit_data.csv", (SAMPLES / "credit_data.csv").read_bytes())},
-        data={"target": "Status"},
-    )
-    assert r.status_code == 201, r.text
-    dataset = r.json()
+    dataset = upload_sample(client, "credit_data.csv", "Status")
     r = client.post(
         "/api/v1/models/train",
         json={
@@ -59,7 +42,7 @@ def trained(client: httpx.Client) -> dict[str, Any]:
         },
     )
     assert r.status_code == 202, r.text
-    job = _wait_job(client, r.json()["job_id"])
+    job = wait_job(client, r.json()["job_id"])
     assert job["status"] == "succeeded", job
     model = client.get(f"/api/v1/models/{r.json()['model_id']}").json()
     mv = client.get(f"/api/v1/model-versions/{model['current_version_id']}").json()
@@ -74,7 +57,7 @@ def test_refit_onto_a_newer_version_keeps_family_and_threshold(
     newer = _apply(client, trained["dataset"]["id"], "Age >= 20")
     r = client.post(f"/api/v1/models/{trained['model']['id']}/refit", json={"version_id": newer})
     assert r.status_code == 202, r.text
-    job = _wait_job(client, r.json()["job_id"])
+    job = wait_job(client, r.json()["job_id"])
     assert job["status"] == "succeeded", job
     refitted = client.get(f"/api/v1/model-versions/{job['result']['model_version_id']}").json()
     assert refitted["number"] == 2 and refitted["parent_version_id"] == source["id"]

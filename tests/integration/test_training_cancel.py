@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
-from tests.conftest import SAMPLES
-
-
-def _upload(client: httpx.Client, name: str, target: str) -> dict[str, Any]:
-    r = client.post(
-        "/api/v1/datasets",
-        files={"file": (name, (SAMPLES / name).read_bytes())},
-        data={"target": target},
-    )
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-def _job(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    return dict(client.get(f"/api/v1/jobs/{job_id}").json())
+from tests.support.api import FINISHED, upload_sample, wait_job
 
 
 def _leaderboard_size(job: dict[str, Any]) -> int:
@@ -28,18 +13,8 @@ def _leaderboard_size(job: dict[str, Any]) -> int:
     return max((len(b) for b in boards), default=0)
 
 
-def _wait(client: httpx.Client, job_id: str, done: Any, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = _job(client, job_id)
-        if done(job):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not reach the expected state: {job}")
-
-
 def test_cancel_during_search_keeps_the_best_model_so_far(client: httpx.Client) -> None:
-    d = _upload(client, "credit_data.csv", "Status")
+    d = upload_sample(client, "credit_data.csv", "Status")
     r = client.post(
         "/api/v1/models/train",
         json={
@@ -52,13 +27,13 @@ def test_cancel_during_search_keeps_the_best_model_so_far(client: httpx.Client) 
     assert r.status_code == 202, r.text
     job_id, model_id = r.json()["job_id"], r.json()["model_id"]
     # Wait until the live leaderboard holds at least two candidates, then cancel.
-    _wait(
+    wait_job(
         client,
         job_id,
         lambda j: j["status"] == "running" and _leaderboard_size(j) >= 2,
     )
     assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code in (200, 202)
-    job = _wait(client, job_id, lambda j: j["status"] in {"succeeded", "failed", "cancelled"})
+    job = wait_job(client, job_id, lambda j: j["status"] in FINISHED, timeout=120)
     assert job["status"] == "cancelled", job
     assert "best so far" in job["message"]
     assert job["result"]["partial"] is True and job["result"]["model_version_id"]
@@ -70,7 +45,7 @@ def test_cancel_during_search_keeps_the_best_model_so_far(client: httpx.Client) 
 
 
 def test_unknown_metric_is_refused_before_a_job_starts(client: httpx.Client) -> None:
-    d = _upload(client, "penguins.csv", "species")
+    d = upload_sample(client, "penguins.csv", "species")
     r = client.post(
         "/api/v1/models/train",
         json={"version_id": d["version_id"], "target": "species", "metric": "rmse"},

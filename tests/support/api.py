@@ -1,0 +1,43 @@
+"""Helpers for tests that drive the API over real HTTP: upload a bundled sample, wait for a job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.conftest import SAMPLES
+
+__all__ = ["FINISHED", "upload_sample", "wait_job"]
+
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def upload_sample(client: httpx.Client, name: str, target: str) -> dict[str, Any]:
+    """Upload ``src/narrate/samples/<name>`` with ``target`` set; returns the 201 body."""
+    r = client.post(
+        "/api/v1/datasets",
+        files={"file": (name, (SAMPLES / name).read_bytes())},
+        data={"target": target},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def wait_job(
+    client: httpx.Client,
+    job_id: str,
+    done: Callable[[dict[str, Any]], bool] = lambda job: job["status"] in FINISHED,
+    timeout: float = 180,
+) -> dict[str, Any]:
+    """Poll ``GET /jobs/{id}`` until ``done(job)`` (default: the job finished)."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = dict(client.get(f"/api/v1/jobs/{job_id}").json())
+        if done(job):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not reach the expected state: {job}")
