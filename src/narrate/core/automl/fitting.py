@@ -354,72 +354,82 @@ def _final_fit_reserve(outcome: SearchOutcome, ctx: SearchContext, config: Train
 def _final_model(
     ranked: list[TrialRecord], ctx: SearchContext, config: TrainConfig, deadline: float
 ) -> tuple[Any, np.ndarray, dict[str, Any] | None]:
-    """Fit the best single model, or an ensemble of the top 3 if it scores better and its
-    fits are expected to end by ``deadline``."""
+    """Fit the best single model, or an ensemble of the best families if it scores better
+    and its fits are expected to end by ``deadline``."""
     best = ranked[0]
     assert best.result is not None  # noqa: S101
     members = [r for r in ranked if r.spec.family != "baseline"][:_ENSEMBLE_MEMBERS]
     ensemble_info = None
     oof = best.result.oof
-    chosen_members: list[TrialRecord] = []
+    estimator = None
     if config.ensembles and len(members) >= 2:
-        choice = score_ensembles(
-            [m.result.oof for m in members if m.result],
-            ctx.y,
-            task=ctx.task,
-            classes=ctx.classes,
-            metric=ctx.metric,
-            seed=ctx.seed,
-        )
-        ensemble_info = choice.to_dict([m.spec.family for m in members])
-        weighted = [m for m, w in zip(members, choice.weights or [], strict=False) if w > 0]
-        voting_gain = ctx.metric.goal(choice.scores["soft_voting"]) - ctx.metric.goal(
-            choice.best_single_score
-        )
-
-        def needed(kind: str) -> float:
-            # Members the greedy selection gave no weight are left out of a voting fit.
-            fitted = (weighted or members) if kind == "soft_voting" else members
-            return _final_fit_seconds(fitted, ctx.folds_per_repeat, config, kind=kind)
-
-        winner = choice.winner
-        if winner is not None and time.monotonic() + needed(winner) > deadline:
-            ensemble_info["skipped"] = (
-                f"the {winner.replace('_', ' ')} ensemble scored better but would need "
-                f"about {needed(winner):.0f} s to fit, more than the time budget has left"
+        ensemble_info, ensemble_oof = _choose_ensemble(members, ctx, config, deadline)
+        if ensemble_oof is not None:
+            oof = ensemble_oof
+            estimator = build_ensemble(
+                ensemble_info["chosen"],
+                [(m.spec.family, _pipeline(m.spec, ctx)) for m in members],
+                task=ctx.task,
+                n_folds=ctx.folds_per_repeat,
+                seed=ctx.seed,
+                weights=ensemble_info.get("weights"),
             )
-            winner = None
-            if (
-                choice.winner != "soft_voting"
-                and voting_gain > 0
-                and time.monotonic() + needed("soft_voting") <= deadline
-            ):
-                # The cheaper soft vote still beats the best single model: keep that.
-                winner = "soft_voting"
-                ensemble_info["skipped"] += "; the soft voting ensemble, which also scored "
-                ensemble_info["skipped"] += "better, was kept instead"
-        ensemble_info["chosen"] = winner
-        if winner == choice.winner and choice.oof is not None:
-            oof, chosen_members = choice.oof, members
-        elif winner == "soft_voting":
-            stacked = np.stack([m.result.oof for m in members if m.result])
-            oof = np.average(stacked, axis=0, weights=choice.weights)
-            chosen_members = members
-    if chosen_members and ensemble_info:
-        named = [(m.spec.family, _pipeline(m.spec, ctx)) for m in chosen_members]
-        estimator = build_ensemble(
-            ensemble_info["chosen"],
-            named,
-            task=ctx.task,
-            n_folds=ctx.folds_per_repeat,
-            seed=ctx.seed,
-            weights=ensemble_info.get("weights"),
-        )
-    else:
+    if estimator is None:
         estimator = _pipeline(best.spec, ctx)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         return estimator.fit(ctx.X, ctx.y), oof, ensemble_info
+
+
+def _choose_ensemble(
+    members: list[TrialRecord], ctx: SearchContext, config: TrainConfig, deadline: float
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Score the ensembles of ``members`` and pick one whose fit ends by ``deadline``.
+
+    Returns the ensemble summary (``chosen`` is None when no ensemble is kept) and the
+    chosen ensemble's out-of-fold predictions (None when none is kept).
+    """
+    choice = score_ensembles(
+        [m.result.oof for m in members if m.result],
+        ctx.y,
+        task=ctx.task,
+        classes=ctx.classes,
+        metric=ctx.metric,
+        seed=ctx.seed,
+    )
+    info = choice.to_dict([m.spec.family for m in members])
+    weighted = [m for m, w in zip(members, choice.weights or [], strict=False) if w > 0]
+
+    def fits_in_time(kind: str) -> bool:
+        # Members the greedy selection gave no weight are left out of a voting fit.
+        fitted = (weighted or members) if kind == "soft_voting" else members
+        needed = _final_fit_seconds(fitted, ctx.folds_per_repeat, config, kind=kind)
+        if time.monotonic() + needed <= deadline:
+            return True
+        info.setdefault(
+            "skipped",
+            f"the {kind.replace('_', ' ')} ensemble scored better but would need "
+            f"about {needed:.0f} s to fit, more than the time budget has left",
+        )
+        return False
+
+    info["chosen"] = None
+    if choice.winner is None:
+        return info, None
+    if fits_in_time(choice.winner):
+        info["chosen"] = choice.winner
+        return info, choice.oof
+    voting_gain = ctx.metric.goal(choice.scores["soft_voting"]) - ctx.metric.goal(
+        choice.best_single_score
+    )
+    if choice.winner != "soft_voting" and voting_gain > 0 and fits_in_time("soft_voting"):
+        # The cheaper soft vote still beats the best single model: keep that.
+        info["chosen"] = "soft_voting"
+        info["skipped"] += "; the soft voting ensemble, which also scored better, was kept"
+        info["skipped"] += " instead"
+        stacked = np.stack([m.result.oof for m in members if m.result])
+        return info, np.average(stacked, axis=0, weights=choice.weights)
+    return info, None
 
 
 def _refit_all_rows(model: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
