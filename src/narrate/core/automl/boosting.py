@@ -1,8 +1,12 @@
 """Gradient-boosting wrappers: label encoding, class weights and early stopping inside fit.
 
-LightGBM and XGBoost stop adding trees when a small inner validation split (taken from
-the training rows only) stops improving, so ``n_estimators`` is an upper bound, not a
-hyper-parameter to tune.
+LightGBM and XGBoost stop adding trees when a validation set stops improving, so
+``n_estimators`` is an upper bound, not a hyper-parameter to tune. During the search the
+validation set is the cross-validation fold itself (``eval_set``), as AutoGluon does: the
+model trains on every training row and the fold's many rows judge when to stop. The
+search then fixes the tree count at the folds' mean best round (``early_stopping_rounds``
+0), so the final model trains on all rows with a known number of trees. Without
+``eval_set`` and with early stopping on, a small inner split of the training rows decides.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_sample_weight
 
-__all__ = ["BoostedClassifier", "BoostedRegressor"]
+__all__ = ["BoostedClassifier", "BoostedRegressor", "best_rounds"]
 
 _MIN_ROWS_FOR_EARLY_STOPPING = 60
 
@@ -32,18 +36,21 @@ def _fit_with_early_stopping(
     rounds: int,
     random_state: int,
     stratify: bool,
+    eval_set: tuple[Any, np.ndarray] | None = None,
 ) -> Any:
-    """Fit ``model``, holding out ``fraction`` of rows for early stopping when possible."""
-    import lightgbm as lgb
-
+    """Fit ``model`` with early stopping on ``eval_set``, or else on ``fraction`` of the
+    rows held out when there are enough of them."""
     n_rows = len(y)
-    can_stop = n_rows >= _MIN_ROWS_FOR_EARLY_STOPPING and rounds > 0
-    if stratify and can_stop:
-        can_stop = bool(np.bincount(y).min() >= 4)
     weights = np.ones(n_rows) if weights is None else weights
     with warnings.catch_warnings():
         # LightGBM warns about feature names and tiny leaves on small data; harmless here.
         warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
+        if rounds > 0 and eval_set is not None and len(eval_set[1]):
+            X_val, y_val = eval_set
+            return _fit_stopping(model, X, y, weights, X_val, y_val, np.ones(len(y_val)), rounds)
+        can_stop = n_rows >= _MIN_ROWS_FOR_EARLY_STOPPING and rounds > 0
+        if stratify and can_stop:
+            can_stop = bool(np.bincount(y).min() >= 4)
         if not can_stop:
             return model.fit(X, y, sample_weight=weights)
         idx_fit, idx_val = train_test_split(
@@ -52,26 +59,62 @@ def _fit_with_early_stopping(
             random_state=random_state,
             stratify=y if stratify else None,
         )
-        if isinstance(model, lgb.LGBMModel):
-            callbacks: list[Any] = [lgb.early_stopping(rounds, verbose=False)]
-            return model.fit(
-                _rows(X, idx_fit),
-                y[idx_fit],
-                sample_weight=weights[idx_fit],
-                eval_X=(_rows(X, idx_val),),
-                eval_y=(y[idx_val],),
-                eval_sample_weight=[weights[idx_val]],
-                callbacks=callbacks,
-            )
-        model.set_params(early_stopping_rounds=rounds)
-        return model.fit(
+        return _fit_stopping(
+            model,
             _rows(X, idx_fit),
             y[idx_fit],
-            sample_weight=weights[idx_fit],
-            eval_set=[(_rows(X, idx_val), y[idx_val])],
-            sample_weight_eval_set=[weights[idx_val]],
-            verbose=False,
+            weights[idx_fit],
+            _rows(X, idx_val),
+            y[idx_val],
+            weights[idx_val],
+            rounds,
         )
+
+
+def _fit_stopping(
+    model: Any,
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray,
+    X_val: Any,
+    y_val: np.ndarray,
+    weights_val: np.ndarray,
+    rounds: int,
+) -> Any:
+    import lightgbm as lgb
+
+    if isinstance(model, lgb.LGBMModel):
+        return model.fit(
+            X,
+            y,
+            sample_weight=weights,
+            eval_X=(X_val,),
+            eval_y=(y_val,),
+            eval_sample_weight=[weights_val],
+            callbacks=[lgb.early_stopping(rounds, verbose=False)],
+        )
+    model.set_params(early_stopping_rounds=rounds)
+    return model.fit(
+        X,
+        y,
+        sample_weight=weights,
+        eval_set=[(X_val, y_val)],
+        sample_weight_eval_set=[weights_val],
+        verbose=False,
+    )
+
+
+def best_rounds(model: Any) -> int | None:
+    """Boosting rounds a fitted booster kept (its best round when early stopping ran)."""
+    import lightgbm as lgb
+
+    if isinstance(model, lgb.LGBMModel):
+        best = int(getattr(model, "best_iteration_", 0) or 0)
+        return best or int(model.booster_.current_iteration())
+    best_xgb = getattr(model, "best_iteration", None)
+    if best_xgb is not None:
+        return int(best_xgb) + 1
+    return int(model.get_booster().num_boosted_rounds())
 
 
 def _as_array(X: Any) -> Any:
@@ -111,8 +154,17 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BoostedClassifier:
-        """Fit the wrapped booster on encoded labels; returns self."""
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
+    ) -> BoostedClassifier:
+        """Fit the wrapped booster on encoded labels; returns self.
+
+        ``eval_set`` (rows, labels) judges early stopping instead of an inner split.
+        """
         X = _as_array(X)
         self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
         self.classes_ = self.label_encoder_.classes_
@@ -130,9 +182,20 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             rounds=self.early_stopping_rounds,
             random_state=self.random_state,
             stratify=True,
+            eval_set=self._encoded(eval_set),
         )
+        self.n_rounds_ = best_rounds(self.estimator_)
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _encoded(self, eval_set: tuple[Any, Any] | None) -> tuple[Any, np.ndarray] | None:
+        """The validation rows with labels the training rows also have (others are left
+        out: the booster can't score a class it never saw)."""
+        if eval_set is None:
+            return None
+        X_val, y_val = _as_array(eval_set[0]), np.asarray(eval_set[1])
+        known = np.isin(y_val, self.classes_)
+        return _rows(X_val, np.flatnonzero(known)), self.label_encoder_.transform(y_val[known])
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Return class probabilities in the order of ``classes_``."""
@@ -168,9 +231,20 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BoostedRegressor:
-        """Fit the wrapped booster; returns self."""
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
+    ) -> BoostedRegressor:
+        """Fit the wrapped booster; returns self.
+
+        ``eval_set`` (rows, targets) judges early stopping instead of an inner split.
+        """
         X = _as_array(X)
+        if eval_set is not None:
+            eval_set = (_as_array(eval_set[0]), np.asarray(eval_set[1], dtype=float))
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.estimator_ = _fit_with_early_stopping(
             clone(self.estimator),
@@ -181,7 +255,9 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             rounds=self.early_stopping_rounds,
             random_state=self.random_state,
             stratify=False,
+            eval_set=eval_set,
         )
+        self.n_rounds_ = best_rounds(self.estimator_)
         self.n_features_in_ = X.shape[1]
         return self
 

@@ -197,16 +197,16 @@ def make_estimator(
         return forest[family, classify](random_state=seed, n_jobs=n_jobs, **extra, **params)  # type: ignore[no-any-return]
     if family == "hist_gradient_boosting":
         categorical = "from_dtype" if native_categories else None
+        settings = {"early_stopping": True, **params}
         if classify:
             return HistGradientBoostingClassifier(
                 random_state=seed,
-                early_stopping=True,
                 class_weight=weight,
                 categorical_features=categorical,
-                **params,
+                **settings,
             )
         return HistGradientBoostingRegressor(
-            random_state=seed, early_stopping=True, categorical_features=categorical, **params
+            random_state=seed, categorical_features=categorical, **settings
         )
     if family in ("lightgbm", "xgboost"):
         return _make_booster(
@@ -231,6 +231,9 @@ def _make_booster(
     n_jobs: int,
     native_categories: bool,
 ) -> BaseEstimator:
+    # ``early_stopping: False`` (set once the search fixed the tree count) is the wrapper's.
+    params = dict(params)
+    rounds = {} if params.pop("early_stopping", True) else {"early_stopping_rounds": 0}
     if family == "lightgbm":
         import lightgbm as lgb
 
@@ -248,8 +251,8 @@ def _make_booster(
             **params,
         )
     if classify:
-        return BoostedClassifier(inner, class_weight=weight, random_state=seed)
-    return BoostedRegressor(inner, random_state=seed)
+        return BoostedClassifier(inner, class_weight=weight, random_state=seed, **rounds)
+    return BoostedRegressor(inner, random_state=seed, **rounds)
 
 
 def _recipe_step(preprocessor: Any) -> Any:

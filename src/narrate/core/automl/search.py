@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,9 +20,16 @@ import optuna
 import pandas as pd
 from sklearn.base import clone
 
+from narrate.core.automl.boosting import BoostedClassifier, BoostedRegressor
 from narrate.core.automl.candidates import CandidateSpec, build_pipeline
 from narrate.core.automl.scoring import Metric
-from narrate.core.automl.space import DEFAULT_PARAMS, default_key, suggest_params
+from narrate.core.automl.space import (
+    DEFAULT_PARAMS,
+    PORTFOLIO,
+    default_key,
+    fix_rounds,
+    suggest_params,
+)
 from narrate.core.automl.splits import Split
 
 __all__ = [
@@ -32,10 +39,14 @@ __all__ = [
     "TrialAbandoned",
     "TrialRecord",
     "cross_validate_pipeline",
+    "fit_with_validation",
     "predict_scores",
     "run_search",
 ]
 
+_FORESTS = ("random_forest", "extra_trees")
+#: From this many development rows a forest's first trial grows fewer, smaller trees.
+_LARGE_FOREST_ROWS = 20_000
 _TRIAL_ERRORS = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError)
 
 
@@ -50,6 +61,7 @@ class FoldResult:
     scores: list[float]
     oof: np.ndarray
     fit_time_s: float
+    rounds: list[int] | None = None  # boosting rounds each fold's early stopping kept
 
     @property
     def mean(self) -> float:
@@ -135,6 +147,50 @@ def predict_scores(pipeline: Any, X: pd.DataFrame, task: str, classes: list[str]
     return normalised
 
 
+def _stops_early(model: Any) -> str | None:
+    """How ``model`` takes a validation set for early stopping (None: it doesn't)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if isinstance(model, BoostedClassifier | BoostedRegressor):
+        return "eval_set" if model.early_stopping_rounds > 0 else None
+    if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        return "X_val" if model.early_stopping is True else None
+    return None
+
+
+def fit_with_validation(
+    pipeline: Any, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray
+) -> int | None:
+    """Fit ``pipeline`` on (X, y); a boosted model stops adding trees when (X_val, y_val)
+    stops improving, and every one of the training rows trains it.
+
+    The steps before the model are fitted on the training rows only and then transform the
+    validation rows; a resampler changes the training rows only.
+
+    Returns:
+        The boosting rounds the model kept, or None for a model without early stopping.
+    """
+    model = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    how = _stops_early(model) if model is not pipeline else None
+    if how is None:
+        pipeline.fit(X, y)
+        return None
+    head = pipeline[:-1]
+    sampler = head.steps[-1][1]
+    if hasattr(sampler, "fit_resample"):
+        before = head[:-1]
+        X_fit, y_fit = sampler.fit_resample(before.fit_transform(X, y), y)
+        X_check = before.transform(X_val)
+    else:
+        X_fit, y_fit = head.fit_transform(X, y), y
+        X_check = head.transform(X_val)
+    if how == "eval_set":
+        model.fit(X_fit, y_fit, eval_set=(X_check, y_val))
+        return int(model.n_rounds_)
+    model.fit(X_fit, y_fit, X_val=X_check, y_val=y_val)
+    return int(model.n_iter_)
+
+
 def cross_validate_pipeline(
     pipeline: Any,
     X: pd.DataFrame,
@@ -172,21 +228,25 @@ def cross_validate_pipeline(
     seen = np.zeros(len(X))
     started = time.perf_counter()
 
-    def run_fold(i: int) -> np.ndarray:
+    def run_fold(i: int) -> tuple[np.ndarray, int | None]:
         if i and stop_after is not None and time.monotonic() > stop_after:
             raise TrialAbandoned(f"stopped after {i} of {len(splits)} folds: out of time")
         train_idx, val_idx = splits[i]
-        fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
-        return predict_scores(fitted, X.iloc[val_idx], task, classes)
+        fitted = clone(pipeline)
+        X_val = X.iloc[val_idx]
+        rounds = fit_with_validation(fitted, X.iloc[train_idx], y[train_idx], X_val, y[val_idx])
+        return predict_scores(fitted, X_val, task, classes), rounds
 
     if fold_workers > 1 and len(splits) > 1:
         # The boosters, forests and linear solvers release the GIL while fitting, so folds
         # fitted in threads (one estimator thread each) keep every core busy without the
         # oversubscription of several multi-threaded fits at once.
         with ThreadPoolExecutor(max_workers=min(fold_workers, len(splits))) as pool:
-            predictions = list(pool.map(run_fold, range(len(splits))))
+            fold_results = list(pool.map(run_fold, range(len(splits))))
     else:
-        predictions = [run_fold(i) for i in range(len(splits))]
+        fold_results = [run_fold(i) for i in range(len(splits))]
+    predictions = [predicted for predicted, _ in fold_results]
+    rounds = [r for _, r in fold_results if r is not None]
     scores: list[float] = []
     for (_train_idx, val_idx), predicted in zip(splits, predictions, strict=True):
         total[val_idx] += predicted
@@ -196,7 +256,7 @@ def cross_validate_pipeline(
     with np.errstate(invalid="ignore", divide="ignore"):
         oof = total / (seen[:, None] if width else seen)
     oof[seen == 0] = np.nan
-    return FoldResult(scores, oof, time.perf_counter() - started)
+    return FoldResult(scores, oof, time.perf_counter() - started, rounds or None)
 
 
 def _evaluate_spec(
@@ -233,12 +293,24 @@ def _evaluate_spec(
         return TrialRecord(spec, None, f"{type(error).__name__}: {error}")
     if not np.isfinite(result.mean):
         return TrialRecord(spec, None, "the metric was not finite")
+    if result.rounds:
+        # The final fits train the folds' mean number of trees on all rows, no stopping.
+        spec = replace(spec, params=fix_rounds(spec.family, spec.params, result.rounds))
     return TrialRecord(spec, result)
 
 
-def _next_family(outcome: SearchOutcome, families: list[str], metric: Metric) -> str | None:
-    """Pick the family whose trial share is furthest below its rank weight."""
-    tunable = [f for f in families if f != "baseline" and f in outcome.best_by_family]
+def _next_family(
+    outcome: SearchOutcome, families: list[str], metric: Metric, left: float | None = None
+) -> str | None:
+    """Pick the family whose trial share is furthest below its rank weight, among those
+    whose latest trial took no longer than the ``left`` seconds (when given)."""
+    tunable = [
+        f
+        for f in families
+        if f != "baseline"
+        and f in outcome.best_by_family
+        and (left is None or outcome.seconds_by_family.get(f, 0.0) <= left)
+    ]
     if not tunable:
         return None
     ranked = sorted(tunable, key=lambda f: -_goal(outcome.best_by_family[f], metric))
@@ -294,11 +366,12 @@ def run_search(
         started = time.monotonic()
         if started >= end and outcome.trials_done > 0:
             break
-        family = queue.pop(0) if queue else _next_family(outcome, families, ctx.metric)
+        left = end - started if outcome.trials_done > 0 else None
+        family = queue.pop(0) if queue else _next_family(outcome, families, ctx.metric, left)
         if family is None:
             break
         expected = outcome.seconds_by_family.get(family, 0.0)
-        if outcome.trials_done > 0 and started + expected > end:
+        if left is not None and expected > left:
             break
         # A trial may run past ``end`` only while nothing but the baseline has a score.
         has_model = any(
@@ -334,8 +407,11 @@ def _run_trial(
 ) -> TrialRecord:
     if first:
         defaults = DEFAULT_PARAMS[default_key(family, ctx.task)]
-        if defaults:
-            study.enqueue_trial(defaults)
+        if family in _FORESTS and len(ctx.X) >= _LARGE_FOREST_ROWS:
+            # Fully grown forests cost a third of a minute's budget on 30k+ rows.
+            defaults = {**defaults, "n_estimators": 100, "min_samples_leaf": 3}
+        for params in [defaults, *PORTFOLIO.get(family, [])] if defaults else []:
+            study.enqueue_trial(params)
     trial = study.ask()
     params = suggest_params(trial, family, ctx.task)
     spec = CandidateSpec(
