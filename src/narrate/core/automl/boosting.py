@@ -216,6 +216,8 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         validation_fraction: Share of training rows used to decide when to stop.
         early_stopping_rounds: Rounds without improvement before stopping (0 = off).
         random_state: Seed of the inner split.
+        target_transform: ``log`` learns log(1 + y) and predicts back on y's scale (for
+            non-negative, right-skewed targets such as prices); ``none`` learns y.
     """
 
     def __init__(
@@ -225,11 +227,17 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         validation_fraction: float = 0.1,
         early_stopping_rounds: int = 30,
         random_state: int = 0,
+        target_transform: str = "none",
     ) -> None:
         self.estimator = estimator
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
+        self.target_transform = target_transform
+
+    def _forward(self, y: Any) -> np.ndarray:
+        values = np.asarray(y, dtype=float)
+        return np.log1p(values) if self.target_transform == "log" else values
 
     def fit(
         self,
@@ -244,12 +252,12 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         """
         X = _as_array(X)
         if eval_set is not None:
-            eval_set = (_as_array(eval_set[0]), np.asarray(eval_set[1], dtype=float))
+            eval_set = (_as_array(eval_set[0]), self._forward(eval_set[1]))
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.estimator_ = _fit_with_early_stopping(
             clone(self.estimator),
             X,
-            np.asarray(y, dtype=float),
+            self._forward(y),
             weights,
             fraction=self.validation_fraction,
             rounds=self.early_stopping_rounds,
@@ -265,4 +273,7 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         """Return predictions."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
-            return np.asarray(self.estimator_.predict(_as_array(X)))
+            predicted = np.asarray(self.estimator_.predict(_as_array(X)), dtype=float)
+        if getattr(self, "target_transform", "none") == "log":
+            return np.asarray(np.expm1(np.minimum(predicted, 700.0)))
+        return predicted

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -180,11 +180,17 @@ def make_estimator(
     """
     classify = task != "regression"
     weight = class_weight if classify else None
+    params = dict(params)
+    log_target = params.pop("target_transform", "none") == "log" and not classify
     if family == "baseline":
         return DummyClassifier(strategy="prior") if classify else DummyRegressor()
     if family == "linear":
         if classify:
             return LogisticRegression(max_iter=3000, class_weight=weight, **params)
+        if log_target:
+            return TransformedTargetRegressor(
+                Ridge(**params), func=np.log1p, inverse_func=_expm1, check_inverse=False
+            )
         return Ridge(**params)
     if family in ("random_forest", "extra_trees"):
         forest: dict[tuple[str, bool], Any] = {
@@ -217,8 +223,14 @@ def make_estimator(
             seed=seed,
             n_jobs=n_jobs,
             native_categories=native_categories,
+            log_target=log_target,
         )
     raise ValueError(f"unknown model family {family!r}")
+
+
+def _expm1(values: np.ndarray) -> np.ndarray:
+    """Back from log(1 + y), capped so a wild prediction can't overflow."""
+    return np.asarray(np.expm1(np.minimum(values, 700.0)))
 
 
 def _make_booster(
@@ -230,6 +242,7 @@ def _make_booster(
     seed: int,
     n_jobs: int,
     native_categories: bool,
+    log_target: bool = False,
 ) -> BaseEstimator:
     # ``early_stopping: False`` (set once the search fixed the tree count) is the wrapper's.
     params = dict(params)
@@ -252,7 +265,8 @@ def _make_booster(
         )
     if classify:
         return BoostedClassifier(inner, class_weight=weight, random_state=seed, **rounds)
-    return BoostedRegressor(inner, random_state=seed, **rounds)
+    transform = "log" if log_target else "none"
+    return BoostedRegressor(inner, random_state=seed, target_transform=transform, **rounds)
 
 
 def _recipe_step(preprocessor: Any) -> Any:

@@ -153,6 +153,7 @@ def train(
         base_spec=_base_spec(config, imbalance, tuple(drop_reasons)),
         preprocessor=preprocessor,
         n_repeats=cv_repeats(config, len(X_dev)),
+        log_target=problem.task == "regression" and _suits_log(y_dev),
     )
     outcome = run_search(
         ctx,
@@ -224,6 +225,18 @@ def train(
         trials_done=outcome.trials_done,
         final_pipeline=full,
     )
+
+
+#: Skewness from which a non-negative target is also tried on a log scale (prices, sizes).
+_LOG_TARGET_SKEW = 0.75
+
+
+def _suits_log(y: np.ndarray) -> bool:
+    """A non-negative, right-skewed target: models may learn log(1 + y) instead."""
+    values = np.asarray(y, dtype=float)
+    if len(values) < 20 or not np.isfinite(values).all() or values.min() < 0:
+        return False
+    return bool(pd.Series(values).skew() >= _LOG_TARGET_SKEW)
 
 
 def _base_spec(config: TrainConfig, imbalance: str, drop: tuple[str, ...]) -> CandidateSpec:

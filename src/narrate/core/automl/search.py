@@ -23,13 +23,7 @@ from sklearn.base import clone
 from narrate.core.automl.boosting import BoostedClassifier, BoostedRegressor
 from narrate.core.automl.candidates import CandidateSpec, build_pipeline
 from narrate.core.automl.scoring import Metric
-from narrate.core.automl.space import (
-    DEFAULT_PARAMS,
-    PORTFOLIO,
-    default_key,
-    fix_rounds,
-    suggest_params,
-)
+from narrate.core.automl.space import fix_rounds, starting_points, suggest_params
 from narrate.core.automl.splits import Split
 
 __all__ = [
@@ -100,6 +94,7 @@ class SearchContext:
     base_spec: CandidateSpec
     preprocessor: Any = None
     n_repeats: int = 1  # k-fold shuffles in ``splits``
+    log_target: bool = False  # regression target suits log(1 + y) (searched per trial)
 
     @property
     def folds_per_repeat(self) -> int:
@@ -406,14 +401,14 @@ def _run_trial(
     stop_after: float | None = None,
 ) -> TrialRecord:
     if first:
-        defaults = DEFAULT_PARAMS[default_key(family, ctx.task)]
+        points = starting_points(family, ctx.task, ctx.log_target)
         if family in _FORESTS and len(ctx.X) >= _LARGE_FOREST_ROWS:
             # Fully grown forests cost a third of a minute's budget on 30k+ rows.
-            defaults = {**defaults, "n_estimators": 100, "min_samples_leaf": 3}
-        for params in [defaults, *PORTFOLIO.get(family, [])] if defaults else []:
+            points = [{**p, "n_estimators": 100, "min_samples_leaf": 3} for p in points]
+        for params in points:
             study.enqueue_trial(params)
     trial = study.ask()
-    params = suggest_params(trial, family, ctx.task)
+    params = suggest_params(trial, family, ctx.task, ctx.log_target)
     spec = CandidateSpec(
         family=family,
         params=params,

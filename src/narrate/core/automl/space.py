@@ -6,7 +6,15 @@ from typing import Any
 
 import optuna
 
-__all__ = ["DEFAULT_PARAMS", "PORTFOLIO", "default_key", "fix_rounds", "suggest_params"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "LOG_TARGET_FAMILIES",
+    "PORTFOLIO",
+    "default_key",
+    "fix_rounds",
+    "starting_points",
+    "suggest_params",
+]
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "baseline": {},
@@ -88,13 +96,20 @@ def default_key(family: str, task: str) -> str:
     return "linear_regression" if family == "linear" and task == "regression" else family
 
 
-def suggest_params(trial: optuna.Trial, family: str, task: str) -> dict[str, Any]:
+#: Families that may learn log(1 + y) for a non-negative, right-skewed regression target.
+LOG_TARGET_FAMILIES = ("linear", "lightgbm", "xgboost")
+
+
+def suggest_params(
+    trial: optuna.Trial, family: str, task: str, log_target: bool = False
+) -> dict[str, Any]:
     """Ask an Optuna trial for one point of a family's search space.
 
     Args:
         trial: The trial (asks are recorded for TPE).
         family: Model family.
         task: ``binary``, ``multiclass`` or ``regression``.
+        log_target: The target suits a log transform (searched as ``target_transform``).
 
     Returns:
         Estimator parameters, including fixed ones such as the boosting round cap.
@@ -143,7 +158,20 @@ def suggest_params(trial: optuna.Trial, family: str, task: str) -> dict[str, Any
         }
     else:
         raise ValueError(f"unknown model family {family!r}")
+    if log_target and task == "regression" and family in LOG_TARGET_FAMILIES:
+        params["target_transform"] = trial.suggest_categorical("target_transform", ["none", "log"])
     return {**params, **_FIXED.get(family, {})}
+
+
+def starting_points(family: str, task: str, log_target: bool = False) -> list[dict[str, Any]]:
+    """The parameters of a family's first trials: its defaults, then the portfolio; with a
+    log-suited target, each of those on y first and the defaults on log(1 + y) after."""
+    defaults = DEFAULT_PARAMS[default_key(family, task)]
+    points = [defaults, *PORTFOLIO.get(family, [])] if defaults else []
+    if log_target and task == "regression" and family in LOG_TARGET_FAMILIES:
+        points = [{**p, "target_transform": "none"} for p in points]
+        points.insert(1, {**points[0], "target_transform": "log"})
+    return points
 
 
 #: A final fit sees all development rows, a fold's fit only part of them: a few more trees.
