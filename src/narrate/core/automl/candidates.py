@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -33,8 +32,10 @@ from narrate.core.automl.transformers import (
     CategoryCodes,
     DatetimeParts,
     DropColumns,
+    as_text,
     categorical_columns,
     datetime_columns,
+    expm1_capped,
     numeric_columns,
 )
 
@@ -82,12 +83,6 @@ class CandidateSpec:
         )
 
 
-def as_text(frame: pd.DataFrame) -> np.ndarray:
-    """Turn categorical columns into strings, missing values into ``"__missing__"``."""
-    values = frame.astype(object).where(frame.notna(), "__missing__")
-    return np.asarray(values.astype(str), dtype=object)
-
-
 def _text() -> FunctionTransformer:
     return FunctionTransformer(as_text, feature_names_out="one-to-one")
 
@@ -97,7 +92,9 @@ def _text() -> FunctionTransformer:
 _MAX_NATIVE_CATEGORIES = 250
 
 
-def _columns_for(family: str, *, native_categories: bool = False) -> ColumnTransformer:
+def _columns_for(
+    family: str, *, native_categories: bool = False, resampled: bool = False
+) -> ColumnTransformer:
     dates = make_pipeline(
         DatetimeParts(), SimpleImputer(strategy="median", keep_empty_features=True)
     )
@@ -129,9 +126,11 @@ def _columns_for(family: str, *, native_categories: bool = False) -> ColumnTrans
             CategoryCodes(),
         )
     else:
+        # Boosted trees handle missing numbers themselves, but a resampler sees them first
+        # and SMOTE's neighbours can't be found through a missing value.
         numeric = (
             "passthrough"
-            if family in _GBDT
+            if family in _GBDT and not resampled
             else SimpleImputer(strategy="median", keep_empty_features=True)
         )
         categorical = make_pipeline(
@@ -189,7 +188,7 @@ def make_estimator(
             return LogisticRegression(max_iter=3000, class_weight=weight, **params)
         if log_target:
             return TransformedTargetRegressor(
-                Ridge(**params), func=np.log1p, inverse_func=_expm1, check_inverse=False
+                Ridge(**params), func=np.log1p, inverse_func=expm1_capped, check_inverse=False
             )
         return Ridge(**params)
     if family in ("random_forest", "extra_trees"):
@@ -226,11 +225,6 @@ def make_estimator(
             log_target=log_target,
         )
     raise ValueError(f"unknown model family {family!r}")
-
-
-def _expm1(values: np.ndarray) -> np.ndarray:
-    """Back from log(1 + y), capped so a wild prediction can't overflow."""
-    return np.asarray(np.expm1(np.minimum(values, 700.0)))
 
 
 def _make_booster(
@@ -313,9 +307,12 @@ def build_pipeline(
             )
         )
     # Resamplers interpolate numbers, so a resampled GBDT sees ordinal codes instead.
-    native = spec.family in _GBDT and spec.imbalance not in RESAMPLERS
-    steps.append(("columns", _columns_for(spec.family, native_categories=native)))
-    if spec.imbalance in RESAMPLERS and spec.family != "baseline":
+    resampled = spec.imbalance in RESAMPLERS and spec.family != "baseline"
+    native = spec.family in _GBDT and not resampled
+    steps.append(
+        ("columns", _columns_for(spec.family, native_categories=native, resampled=resampled))
+    )
+    if resampled:
         steps.append(
             ("resample", make_resampler(spec.imbalance, seed=seed, min_class_rows=min_class_rows))
         )

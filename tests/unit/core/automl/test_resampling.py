@@ -83,3 +83,16 @@ def test_smote_oversamples_only_the_minority_class_in_each_fold() -> None:
         )
         counts = pd.Series(resampled[1]).value_counts()
         assert counts["rare"] == counts["common"] == (y[train_idx] == "common").sum()
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "lightgbm", "xgboost"])
+@pytest.mark.parametrize("strategy", ["smote", "adasyn", "borderline_smote", "random_under"])
+def test_boosted_trees_resample_rows_with_missing_numbers(family: str, strategy: str) -> None:
+    X, y = _imbalanced()
+    X.loc[::7, "a"] = np.nan  # boosted trees pass missing numbers through; samplers can't
+    params = {"max_iter": 20} if family == "hist_gradient_boosting" else {"n_estimators": 20}
+    pipeline = build_pipeline(
+        CandidateSpec(family, params, imbalance=strategy), "binary", seed=0, min_class_rows=20
+    )
+    proba = pipeline.fit(X, y).predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
