@@ -12,8 +12,10 @@ __all__ = [
     "CategoryCodes",
     "DatetimeParts",
     "DropColumns",
+    "as_text",
     "categorical_columns",
     "datetime_columns",
+    "expm1_capped",
     "numeric_columns",
 ]
 
@@ -40,6 +42,21 @@ def categorical_columns(frame: pd.DataFrame) -> list[str]:
 def datetime_columns(frame: pd.DataFrame) -> list[str]:
     """Return date/time columns; a ColumnTransformer selector."""
     return [str(c) for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+
+
+def as_text(frame: pd.DataFrame) -> np.ndarray:
+    """Turn categorical columns into strings, missing values into ``"__missing__"``.
+
+    Lives here, not beside the pipelines that use it, so that loading a saved model
+    imports only these light transformers and not the whole candidate builder.
+    """
+    values = frame.astype(object).where(frame.notna(), "__missing__")
+    return np.asarray(values.astype(str), dtype=object)
+
+
+def expm1_capped(values: np.ndarray) -> np.ndarray:
+    """Back from log(1 + y) to y, capped so a wild prediction can't overflow."""
+    return np.asarray(np.expm1(np.minimum(values, 700.0)))
 
 
 class DropColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
