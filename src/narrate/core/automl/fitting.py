@@ -110,6 +110,8 @@ def train(
     progress: Callable[[ProgressUpdate], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     preprocessor: Any = None,
+    budget_started: float | None = None,
+    keep_after_s: float = 0.0,
 ) -> TrainResult:
     """Train and select a model for ``config.target`` within the time budget.
 
@@ -119,6 +121,10 @@ def train(
         progress: Called with a :class:`ProgressUpdate` after each step.
         should_stop: Checked between trials; True stops and keeps the best so far.
         preprocessor: Optional (fitted) recipe transformer placed first in every pipeline.
+        budget_started: ``time.monotonic()`` when the budget's clock started (default:
+            now); a job that loaded the data first passes its own start.
+        keep_after_s: Seconds of the budget the caller needs after training (evaluating
+            and saving the model), kept free by ending the search earlier.
 
     Returns:
         The :class:`TrainResult`.
@@ -127,6 +133,7 @@ def train(
         InvalidInput: Bad target, columns or metric.
     """
     started = time.monotonic()
+    deadline = (budget_started or started) + config.time_budget_s - keep_after_s
     report = progress or (lambda _update: None)
     problem, known, y = _prepare(df, config)
     metric = get_metric(problem.task, config.metric, problem.positive_class)
@@ -158,7 +165,7 @@ def train(
     outcome = run_search(
         ctx,
         list(config.families),
-        deadline=started + config.time_budget_s,
+        deadline=deadline,
         max_trials=config.max_trials,
         should_stop=should_stop or (lambda: False),
         on_trial=lambda out, rec: report(_trial_update(out, rec, ctx, config, started)),
@@ -180,7 +187,7 @@ def train(
             leaderboard=_leaderboard(outcome, metric),
         )
     )
-    final, oof, ensemble_info = _final_model(ranked, ctx, config, started + config.time_budget_s)
+    final, oof, ensemble_info = _final_model(ranked, ctx, config, deadline)
     threshold_info = None
     if problem.task == "binary" and config.threshold.objective != "none":
         positive = ctx.classes.index(str(problem.positive_class))
