@@ -168,7 +168,9 @@ def train(
         deadline=deadline,
         max_trials=config.max_trials,
         should_stop=should_stop or (lambda: False),
-        on_trial=lambda out, rec: report(_trial_update(out, rec, ctx, config, started)),
+        on_trial=lambda out, rec: report(
+            _trial_update(out, rec, ctx, config, budget_started or started)
+        ),
         reserve=lambda out: _final_fit_reserve(out, ctx, config),
     )
     ranked = _ranked(outcome, metric)
