@@ -45,10 +45,32 @@ def test_serve_creates_admin_prints_password_and_becomes_ready(tmp_path: Path) -
             f"http://127.0.0.1:{port}/api/v1/datasets", headers={"Authorization": f"Bearer {token}"}
         ).json()
         assert {d["name"] for d in datasets["items"]} == {"penguins", "credit_data", "hitters"}
+        workers = _children(proc.pid)
+        assert workers, "the job worker pool was not started"
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM, as a service manager stops it
         proc.wait(timeout=20)
         log.close()
+    # The job workers end with the server instead of lingering as orphans.
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):
+        assert time.monotonic() < deadline, f"worker processes outlived the server: {workers}"
+        time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue  # the process ended while we looked
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
 
 
 def test_serve_refuses_a_database_behind_the_code(tmp_path: Path) -> None:

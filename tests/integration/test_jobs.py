@@ -199,6 +199,23 @@ def test_the_pool_beats_for_a_job_that_reports_no_progress(
         executor.shutdown()
 
 
+def test_shutdown_ends_the_worker_processes(container: Container, admin: Any) -> None:
+    from narrate.jobs.executors import LocalProcessExecutor
+
+    executor = LocalProcessExecutor(container.settings, heartbeat_interval_s=0.1)
+    # A quiet job keeps a worker busy, so shutdown meets a running and maybe an idle one.
+    job_id = records.create_job(container.db, admin.id, "test.quiet", {"n": 1, "pause": 30})
+    executor.submit(job_id, ENTRY + "count_slowly")
+    deadline = time.monotonic() + 60
+    while records.get_job(container.db, job_id).status != "running":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    workers = list(executor._pool._processes.values())
+    assert workers and all(w.is_alive() for w in workers)
+    executor.shutdown()
+    assert not any(w.is_alive() for w in workers)
+
+
 def test_other_users_cannot_see_my_jobs(
     container: Container, admin: Any, client: httpx.Client, server: Any
 ) -> None:

@@ -102,7 +102,11 @@ def serve(
         raise fail(exc) from exc
     typer.echo(f"Narrate is running on http://{host}:{port}  (Ctrl+C to stop)")
     sys.stdout.flush()
-    uvicorn.run(create_app(settings, container), host=host, port=port, log_level="warning")
+    # The app closes the container on shutdown (uvicorn re-raises SIGTERM after its graceful
+    # shutdown, so code after run() never runs); that ends the job worker processes, which
+    # would otherwise outlive the server.
+    app = create_app(settings, container, close_container=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @db_app.command("upgrade")

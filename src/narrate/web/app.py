@@ -58,17 +58,21 @@ async def _sweep_jobs(c: Container) -> None:
             log.warning("could not check for interrupted jobs: %s", exc.message)
 
 
-def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, container: Container | None = None, *, close_container: bool = False
+) -> FastAPI:
     """Build the app.
 
     Args:
         settings: Loaded settings (``load_settings()``).
         container: Pre-built services (tests); built from settings when None.
+        close_container: Close a passed-in ``container`` (its job workers and database
+            pool) when the app shuts down; one the app builds itself is always closed.
 
     Returns:
         A FastAPI app whose lifespan checks the schema and recovers interrupted jobs.
     """
-    owns_container = container is None
+    owns_container = container is None or close_container
     install_request_id_logging()
 
     @asynccontextmanager
