@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 
 from narrate.core.automl.boosting import BoostedClassifier, BoostedRegressor
 from narrate.core.automl.candidates import CandidateSpec, build_pipeline
@@ -182,6 +182,12 @@ def fit_with_validation(
     if how == "eval_set":
         model.fit(X_fit, y_fit, eval_set=(X_check, y_val))
         return int(model.n_rounds_)
+    if is_classifier(model):
+        # Time-ordered or grouped folds can validate on a class the training rows lack,
+        # which HistGradientBoosting can't score: judge stopping on the other rows.
+        seen = np.flatnonzero(np.isin(y_val, np.unique(y_fit)))
+        X_check = X_check.iloc[seen] if isinstance(X_check, pd.DataFrame) else X_check[seen]
+        y_val = y_val[seen]
     model.fit(X_fit, y_fit, X_val=X_check, y_val=y_val)
     return int(model.n_iter_)
 

@@ -170,3 +170,17 @@ def test_training_on_a_skewed_target_searches_the_log_scale(hitters: pd.DataFram
     assert tried <= {"none", "log"} and tried
     predicted = result.best_pipeline.predict(hitters.drop(columns=["Salary"]).head(20))
     assert np.all(np.isfinite(predicted)) and predicted.mean() > 100  # thousands of dollars
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "hist_gradient_boosting"])
+def test_a_validation_class_the_training_rows_lack_does_not_break_stopping(
+    penguins: pd.DataFrame, family: str
+) -> None:
+    # Time-ordered folds can validate on a species the earlier rows never showed.
+    known = penguins.dropna(subset=["species"]).reset_index(drop=True)
+    X, y = known.drop(columns=["species"]), known["species"].astype(str).to_numpy(dtype=object)
+    train_rows = np.flatnonzero(y != "Chinstrap")
+    pipeline = build_pipeline(CandidateSpec(family), "multiclass", seed=0)
+    rounds = fit_with_validation(pipeline, X.iloc[train_rows], y[train_rows], X, y)
+    assert rounds is not None and rounds >= 1
+    assert set(pipeline.classes_) == {"Adelie", "Gentoo"}
