@@ -185,10 +185,7 @@ def test_the_pool_beats_for_a_job_that_reports_no_progress(
         # One progress report at the start, then three quiet seconds.
         job_id = records.create_job(container.db, admin.id, "test.quiet", {"n": 1, "pause": 3})
         executor.submit(job_id, ENTRY + "count_slowly")
-        deadline = time.monotonic() + 60
-        while records.get_job(container.db, job_id).status != "running":
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.05)
+        _wait_until_running(container, job_id)
         last_progress = records.get_job(container.db, job_id).heartbeat_at
         time.sleep(1.0)
         job = records.get_job(container.db, job_id)
@@ -199,6 +196,13 @@ def test_the_pool_beats_for_a_job_that_reports_no_progress(
         executor.shutdown()
 
 
+def _wait_until_running(container: Container, job_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while records.get_job(container.db, job_id).status != "running":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+
+
 def test_shutdown_ends_the_worker_processes(container: Container, admin: Any) -> None:
     from narrate.jobs.executors import LocalProcessExecutor
 
@@ -206,10 +210,7 @@ def test_shutdown_ends_the_worker_processes(container: Container, admin: Any) ->
     # A quiet job keeps a worker busy, so shutdown meets a running and maybe an idle one.
     job_id = records.create_job(container.db, admin.id, "test.quiet", {"n": 1, "pause": 30})
     executor.submit(job_id, ENTRY + "count_slowly")
-    deadline = time.monotonic() + 60
-    while records.get_job(container.db, job_id).status != "running":
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.05)
+    _wait_until_running(container, job_id)
     workers = list(executor._pool._processes.values())
     assert workers and all(w.is_alive() for w in workers)
     executor.shutdown()
