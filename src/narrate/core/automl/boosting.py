@@ -189,13 +189,12 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def _encoded(self, eval_set: tuple[Any, Any] | None) -> tuple[Any, np.ndarray] | None:
-        """The validation rows with labels the training rows also have (others are left
-        out: the booster can't score a class it never saw)."""
+        """The validation rows with encoded labels (all of them classes the training rows
+        have: :func:`narrate.core.automl.search.fit_with_validation` sees to that)."""
         if eval_set is None:
             return None
         X_val, y_val = _as_array(eval_set[0]), np.asarray(eval_set[1])
-        known = np.isin(y_val, self.classes_)
-        return _rows(X_val, np.flatnonzero(known)), self.label_encoder_.transform(y_val[known])
+        return X_val, self.label_encoder_.transform(y_val)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Return class probabilities in the order of ``classes_``."""

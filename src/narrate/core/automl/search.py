@@ -179,15 +179,15 @@ def fit_with_validation(
     else:
         X_fit, y_fit = head.fit_transform(X, y), y
         X_check = head.transform(X_val)
-    if how == "eval_set":
-        model.fit(X_fit, y_fit, eval_set=(X_check, y_val))
-        return int(model.n_rounds_)
     if is_classifier(model):
         # Time-ordered or grouped folds can validate on a class the training rows lack,
-        # which HistGradientBoosting can't score: judge stopping on the other rows.
+        # which a booster can't score: judge stopping on the other rows.
         seen = np.flatnonzero(np.isin(y_val, np.unique(y_fit)))
         X_check = X_check.iloc[seen] if isinstance(X_check, pd.DataFrame) else X_check[seen]
         y_val = y_val[seen]
+    if how == "eval_set":
+        model.fit(X_fit, y_fit, eval_set=(X_check, y_val))
+        return int(model.n_rounds_)
     model.fit(X_fit, y_fit, X_val=X_check, y_val=y_val)
     return int(model.n_iter_)
 
