@@ -12,7 +12,7 @@ from sqlalchemy import select
 from narrate.bootstrap import Container
 from narrate.core.automl import ProblemInfo, TrainConfig, detect_problem, refit_estimator
 from narrate.core.evaluation import compare_models, evaluate, render_model_card
-from narrate.errors import InvalidInput, NotFound
+from narrate.errors import InvalidInput, InvalidState, NotFound
 from narrate.jobs.context import JobContext
 from narrate.jobs.records import create_job, get_job, job_events
 from narrate.services.datasets import Owner, get_version, load_frame
@@ -37,6 +37,7 @@ __all__ = [
     "get_model_version",
     "list_evaluations",
     "list_models",
+    "model_artifact",
     "model_card",
     "refit_job",
     "start_refit",
@@ -401,6 +402,28 @@ def compare(container: Container, owner: Owner, model_version_ids: list[str]) ->
             }
         )
     return compare_models(evaluations)
+
+
+def model_artifact(container: Container, owner: Owner, mv_id: str, fmt: str) -> tuple[bytes, str]:
+    """A model version's saved model: ``joblib`` (the fitted scikit-learn pipeline) or
+    ``serving`` (the same model, loadable without scikit-learn; see
+    :mod:`narrate.core.serving`). Returns the bytes and a file name."""
+    if fmt not in {"joblib", "serving"}:
+        raise InvalidInput(
+            f"Format '{fmt}' is not offered; use joblib or serving.",
+            details={"parameter": "format"},
+        )
+    mv = _visible_version(container, owner, mv_id)
+    if fmt == "joblib":
+        return container.blobs.get_bytes(mv.blob), f"model-{mv_id}.joblib"
+    serving = (mv.details or {}).get("serving") or {}
+    if not serving.get("available"):
+        why = serving.get("reason") or "it was trained before the serving format existed"
+        raise InvalidState(
+            f"Model version {mv_id} has no serving copy: {why}. Download format=joblib instead.",
+            details={"model_version_id": mv_id, "parameter": "format"},
+        )
+    return container.blobs.get_bytes(serving["blob"]), f"model-{mv_id}.serving"
 
 
 def model_card(container: Container, owner: Owner, mv_id: str, fmt: str) -> str:

@@ -52,7 +52,9 @@ __all__ = [
     "model_version_to_dict",
     "prepare_training",
     "raw_input_pipeline",
+    "raw_sample",
     "save_model_version",
+    "serving_artifact",
     "start_training",
     "start_training_on_version",
     "train_job",
@@ -186,6 +188,17 @@ def _recipe_chain(
         if parent is None:
             return chain, current
         current = parent
+
+
+def raw_sample(container: Container, version: DatasetVersion, target: str) -> pd.DataFrame:
+    """Rows as the saved model receives them (the root upload's, before any recipe)."""
+    _, root = _recipe_chain(container, version)
+    rows = load_frame(container, root).head(_SAMPLE_ROWS).to_pandas()
+    return rows.drop(columns=[target], errors="ignore")
+
+
+#: Raw rows the serving copy of a model is checked against.
+_SAMPLE_ROWS = 300
 
 
 def raw_input_pipeline(container: Container, version: DatasetVersion, model: Any) -> Any:
@@ -338,6 +351,9 @@ def save_model_version(
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(artifact, Path(tmp) / "model.joblib")
         blob, size = container.blobs.put_file(path), path.stat().st_size
+    task = str((summary.get("problem") or {}).get("task") or summary.get("task") or "")
+    target = str((summary.get("config") or {}).get("target") or "")
+    serving = serving_artifact(container, artifact, raw_sample(container, version, target), task)
     eval_blob = container.blobs.put_bytes(json.dumps(evaluation, allow_nan=False).encode())
     threshold = (summary.get("threshold") or {}).get("threshold")
     lead = summary.get("leaderboard") or [{}]
@@ -363,7 +379,10 @@ def save_model_version(
             threshold=threshold,
             leaderboard=summary.get("leaderboard", []),
             config=summary.get("config", {}),
-            details={k: v for k, v in summary.items() if k not in {"leaderboard", "config"}},
+            details={
+                **{k: v for k, v in summary.items() if k not in {"leaderboard", "config"}},
+                "serving": serving,
+            },
             library_versions=summary.get("library_versions", {}),
             seed=int(summary.get("seed", 0)),
             training_seconds=float(summary.get("duration_s", 0.0)),
@@ -387,6 +406,34 @@ def save_model_version(
         model.metric = str(summary.get("metric", model.metric))
         model.status = "ready"
         return mv.id
+
+
+def serving_artifact(
+    container: Container, artifact: Any, sample: pd.DataFrame, task: str
+) -> dict[str, Any]:
+    """Store the model in the serving format too, when it translates and agrees.
+
+    Returns what goes into the version's ``details["serving"]``: the blob and its size,
+    or why there is no serving copy (the joblib model works either way).
+    """
+    from narrate.core.automl.export import NotExportable, export_serving
+    from narrate.core.serving import FORMAT, VERSION, save_serving
+
+    started = time.monotonic()
+    try:
+        manifest, arrays = export_serving(artifact, sample, task=task)
+    except NotExportable as exc:
+        return {"available": False, "reason": str(exc)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_serving(manifest, arrays, Path(tmp) / "model.serving")
+        blob, size = container.blobs.put_file(path), path.stat().st_size
+    return {
+        "available": True,
+        "format": f"{FORMAT}/{VERSION}",
+        "blob": blob,
+        "size_bytes": size,
+        "export_s": round(time.monotonic() - started, 3),
+    }
 
 
 def load_pipeline(container: Container, model_version: ModelVersion) -> Any:

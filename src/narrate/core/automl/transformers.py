@@ -8,6 +8,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+# Shared with the serving format, which must not import scikit-learn; pickled pipelines
+# refer to these functions by name.
+from narrate.core.serving import DATETIME_PARTS, as_text, datetime_parts, expm1_capped
+
 __all__ = [
     "CategoryCodes",
     "DatetimeParts",
@@ -44,21 +48,6 @@ def datetime_columns(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
 
 
-def as_text(frame: pd.DataFrame) -> np.ndarray:
-    """Turn categorical columns into strings, missing values into ``"__missing__"``.
-
-    Lives here, not beside the pipelines that use it, so that loading a saved model
-    imports only these light transformers and not the whole candidate builder.
-    """
-    values = frame.astype(object).where(frame.notna(), "__missing__")
-    return np.asarray(values.astype(str), dtype=object)
-
-
-def expm1_capped(values: np.ndarray) -> np.ndarray:
-    """Back from log(1 + y) to y, capped so a wild prediction can't overflow."""
-    return np.asarray(np.expm1(np.minimum(values, 700.0)))
-
-
 class DropColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Drop named columns from a DataFrame (missing names are ignored).
 
@@ -88,7 +77,7 @@ class DropColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Turn date/time columns into numeric year, month, day, weekday and hour columns."""
 
-    _PARTS = ("year", "month", "day", "day_of_week", "hour")
+    _PARTS = DATETIME_PARTS
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> DatetimeParts:  # noqa: ARG002
         """Record the input columns; returns self."""
@@ -98,14 +87,7 @@ class DatetimeParts(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Return one float column per (input column, part); missing dates become NaN."""
-        blocks = []
-        for column in X.columns:
-            values = pd.to_datetime(X[column], errors="coerce")
-            for part in self._PARTS:
-                blocks.append(getattr(values.dt, part).to_numpy(dtype=float, na_value=np.nan))
-        if not blocks:
-            return np.empty((len(X), 0))
-        return np.column_stack(blocks)
+        return datetime_parts(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:  # noqa: ARG002
         """Return ``<column>_<part>`` names."""

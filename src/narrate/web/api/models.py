@@ -182,6 +182,23 @@ async def compare(body: CompareIn, principal: CurrentUser, services: Services) -
     )
 
 
+@router.get("/model-versions/{mv_id}/artifact", summary="Download the saved model")
+async def artifact(
+    mv_id: str,
+    principal: CurrentUser,
+    services: Services,
+    format: Literal["joblib", "serving"] = "serving",
+) -> Response:
+    """The saved model: ``serving`` loads in a fresh process without scikit-learn
+    (``narrate.core.serving.load_serving``); ``joblib`` is the fitted scikit-learn
+    pipeline (``narrate.core.automl.load_model``). Both take raw rows."""
+    data, name = await run_in_threadpool(
+        registry.model_artifact, services, Owner.of(principal), mv_id, format
+    )
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(data, media_type="application/octet-stream", headers=headers)
+
+
 @router.get("/model-versions/{mv_id}/card", summary="Download the model card")
 async def card(
     mv_id: str,
