@@ -9,7 +9,10 @@ binary) and diamonds (53,940 x 10, regression) from the panel (``bench/panel.py`
   first holds a candidate that beats the naive baseline (target <= 10 s).
 - *Budget kept*: wall time of the whole ``train`` call over the budget (target <= 1.05).
 - *Load*: a fresh interpreter imports Narrate, loads the saved model and predicts one
-  row; the load alone and load + first prediction are timed inside it (target <= 1 s).
+  row; the load alone and load + first prediction are timed inside it (target <= 1 s),
+  median of three fresh processes. Measured for the serving format (what
+  ``narrate.core.serving.load_serving`` reads, without scikit-learn; the target applies
+  to it) and, for reference, the joblib pipeline; both must predict the same.
 - *Through the server*: the same training as a job of a real ``narrate serve``: seconds
   from ``POST /api/v1/models/train`` to the first leaderboard event with a model that
   beats the baseline, and to the job's end (search, holdout evaluation and saving).
@@ -29,7 +32,9 @@ from typing import Any
 import numpy as np
 
 from narrate.core.automl import ProgressUpdate, TrainConfig, save_model, train
+from narrate.core.automl.export import export_serving
 from narrate.core.automl.scoring import get_metric
+from narrate.core.serving import save_serving
 
 sys.path.insert(0, str(Path(__file__).parent))
 from panel import PANEL, load
@@ -43,16 +48,42 @@ _LOAD_PROBE = """
 import json, sys, time
 import pandas as pd
 started = time.perf_counter()
-from narrate.core.automl import load_model
+if sys.argv[1] == "serving":
+    from narrate.core.serving import load_serving as load
+else:
+    from narrate.core.automl import load_model as load
 imported = time.perf_counter()
-model = load_model(sys.argv[1])
+model = load(sys.argv[2])
 loaded = time.perf_counter()
-row = pd.read_json(sys.argv[2], orient="records")
-model.predict(row)
+row = pd.read_json(sys.argv[3], orient="records")
+prediction = model.predict(row)
 predicted = time.perf_counter()
 print(json.dumps({"import_s": imported - started, "load_s": loaded - imported,
-                  "first_prediction_s": predicted - loaded}))
+                  "first_prediction_s": predicted - loaded,
+                  "prediction": [str(v) for v in prediction],
+                  "imports_sklearn": "sklearn" in sys.modules}))
 """
+
+
+def _fresh_load(fmt: str, path: Path, row: Path, repeats: int = 3) -> dict[str, Any]:
+    """Median timings of loading ``path`` and predicting ``row`` in fresh interpreters."""
+    runs = []
+    for _ in range(repeats):
+        probe = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", _LOAD_PROBE, fmt, str(path), str(row)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(probe.stdout))
+    out: dict[str, Any] = {
+        k: round(float(np.median([r[k] for r in runs])), 3)
+        for k in ("import_s", "load_s", "first_prediction_s")
+    }
+    out["load_and_first_prediction_s"] = round(out["load_s"] + out["first_prediction_s"], 3)
+    out["imports_sklearn"] = runs[0]["imports_sklearn"]
+    out["prediction"] = runs[0]["prediction"]
+    return out
 
 
 def _first_useful(updates: list[tuple[float, ProgressUpdate]], higher: bool) -> float | None:
@@ -89,15 +120,26 @@ def run(name: str, budget: float, folder: Path) -> dict[str, Any]:
     wall = time.monotonic() - started
     higher = get_metric(spec.task, None).greater_is_better
     path = save_model(result.deployable, folder / f"{name}.joblib")
+    exporting = time.monotonic()
+    manifest, arrays = export_serving(
+        result.deployable, train_df.drop(columns=[spec.target]).head(300), task=spec.task
+    )
+    serving_path = save_serving(manifest, arrays, folder / f"{name}.serving")
+    export_s = time.monotonic() - exporting
     row = folder / f"{name}.row.json"
     row.write_text(test_df.drop(columns=[spec.target]).head(1).to_json(orient="records"))
-    probe = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _LOAD_PROBE, str(path), str(row)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    loading = {k: round(v, 3) for k, v in json.loads(probe.stdout).items()}
+    loading = {
+        "serving": _fresh_load("serving", serving_path, row),
+        "joblib": _fresh_load("joblib", path, row),
+    }
+    joblib_prediction = loading["joblib"]["prediction"]
+    serving_prediction = loading["serving"]["prediction"]
+    if spec.task == "regression":
+        same = abs(float(serving_prediction[0]) - float(joblib_prediction[0])) <= 1e-4 * max(
+            1.0, abs(float(joblib_prediction[0]))
+        )
+    else:
+        same = serving_prediction == joblib_prediction
     return {
         "rows": len(df),
         "columns": df.shape[1],
@@ -111,7 +153,10 @@ def run(name: str, budget: float, folder: Path) -> dict[str, Any]:
         "best": result.leaderboard[0]["family"],
         "validation": result.validation,
         "model_mb": round(path.stat().st_size / 1e6, 2),
+        "serving_mb": round(serving_path.stat().st_size / 1e6, 2),
+        "serving_export_s": round(export_s, 2),
         "fresh_process": loading,
+        "serving_predicts_as_joblib": same,
     }
 
 
@@ -157,6 +202,9 @@ def run_job(name: str, budget: float, folder: Path) -> dict[str, Any]:
                 break
             time.sleep(0.25)
         waited = time.monotonic() - posted
+        model = client.get(f"/api/v1/models/{started['model_id']}").json()
+        version = client.get(f"/api/v1/model-versions/{model['current_version_id']}").json()
+        serving = version["details"].get("serving") or {}
     higher = get_metric(spec.task, None).greater_is_better
     first = None
     for event in job.get("events", []):
@@ -169,6 +217,9 @@ def run_job(name: str, budget: float, folder: Path) -> dict[str, Any]:
         "job_s": round(waited, 2),
         "job_budget_ratio": round(waited / budget, 3),
         "first_useful_model_s": round(first, 2) if first is not None else None,
+        "serving_available": serving.get("available"),
+        "serving_export_s": serving.get("export_s"),
+        "serving_unavailable_reason": serving.get("reason"),
     }
 
 
@@ -177,7 +228,8 @@ def _verdicts(row: dict[str, Any]) -> dict[str, bool]:
         "first_useful_model_s": (row["first_useful_model_s"] or 1e9)
         <= TARGETS["first_useful_model_s"],
         "budget_ratio": row["budget_ratio"] <= TARGETS["budget_ratio"],
-        "load_s": row["fresh_process"]["load_s"] <= TARGETS["load_s"],
+        "load_s": row["fresh_process"]["serving"]["load_s"] <= TARGETS["load_s"],
+        "serving_predicts_as_joblib": row["serving_predicts_as_joblib"],
         "job_first_useful_model_s": (row["job"]["first_useful_model_s"] or 1e9)
         <= TARGETS["first_useful_model_s"],
     }

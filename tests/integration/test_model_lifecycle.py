@@ -66,6 +66,10 @@ def test_refit_onto_a_newer_version_keeps_family_and_threshold(
     assert refitted["threshold"] == pytest.approx(source["threshold"])
     assert refitted["evaluation"]["threshold"] == pytest.approx(source["threshold"])
     assert refitted["evaluation"]["fairness"], "sensitive columns carry over to the refit"
+    # The newer version comes from a recipe: the serving copy runs it before the model.
+    serving = refitted["details"]["serving"]
+    assert serving["available"] is True, serving
+    assert serving["blob"] != source["details"]["serving"]["blob"]
 
 
 def test_evaluation_on_other_rows_keeps_positive_class_threshold_and_fairness(

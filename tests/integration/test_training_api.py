@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -11,8 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import SAMPLES
-
-from narrate.bootstrap import Container
 
 FAST = {
     "time_budget_s": 20,
@@ -130,21 +129,44 @@ def test_refit_creates_a_new_version_without_search(
 
 
 def test_saved_model_loads_in_a_fresh_process(
-    container: Container, trained: dict[str, Any], tmp_path: Path
+    client: httpx.Client, trained: dict[str, Any], tmp_path: Path
 ) -> None:
-    from narrate.services.datasets import Owner
-    from narrate.services.models import _visible_version
-
-    mv = _visible_version(container, Owner("x", True), trained["model"]["current_version_id"])
-    path = container.blobs.copy_to(mv.blob, tmp_path / "model.joblib")
+    mv_id = trained["model"]["current_version_id"]
+    serving = client.get(f"/api/v1/model-versions/{mv_id}").json()["details"]["serving"]
+    assert serving["available"] is True, serving
+    paths = {}
+    for fmt in ("joblib", "serving"):
+        r = client.get(f"/api/v1/model-versions/{mv_id}/artifact", params={"format": fmt})
+        assert r.status_code == 200, r.text
+        assert f"model-{mv_id}.{fmt}" in r.headers["content-disposition"]
+        paths[fmt] = tmp_path / f"model.{fmt}"
+        paths[fmt].write_bytes(r.content)
+    bad = client.get(f"/api/v1/model-versions/{mv_id}/artifact", params={"format": "pickle"})
+    assert bad.status_code == 422
     csv = str(SAMPLES / "credit_data.csv")
-    code = (
-        "import sys, pandas as pd; from narrate.core.automl import load_model; "
-        f"m = load_model({str(path)!r}); df = pd.read_csv({csv!r}).head(5); "
-        "print(list(m.predict(df.drop(columns=['Status']))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert set(eval(out.stdout)) <= {"good", "bad"}
+    loaders = {
+        "joblib": "from narrate.core.automl import load_model as load",
+        "serving": "from narrate.core.serving import load_serving as load",
+    }
+    predictions = {}
+    for fmt, loader in loaders.items():
+        code = (
+            f"import sys, json, pandas as pd; {loader}; "
+            f"m = load({str(paths[fmt])!r}); df = pd.read_csv({csv!r}).head(40); "
+            "p = m.predict_proba(df.drop(columns=['Status']))[:, 1].round(6).tolist(); "
+            "print(json.dumps({'p': p, 'labels': list(map(str, m.predict(df))), "
+            "'sklearn': 'sklearn' in sys.modules}))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        predictions[fmt] = json.loads(out.stdout)
+    # The serving copy predicts the same, without importing scikit-learn at all.
+    assert predictions["serving"]["sklearn"] is False
+    assert predictions["joblib"]["sklearn"] is True
+    assert predictions["serving"]["labels"] == predictions["joblib"]["labels"]
+    assert predictions["serving"]["p"] == pytest.approx(predictions["joblib"]["p"], abs=1e-5)
+    assert set(predictions["serving"]["labels"]) <= {"good", "bad"}
 
 
 @pytest.mark.parametrize(

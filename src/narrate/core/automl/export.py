@@ -429,7 +429,12 @@ def export_serving(
     if isinstance(inner, FrozenEstimator):
         inner = inner.estimator
     node = builder.node(inner)
-    columns = [str(c) for c in getattr(model, "feature_names_in_", sample.columns)]
+    # The columns the model was fitted with and predicts from (a recipe fitted on rows
+    # that held the target lists it too, but never needs it at prediction time).
+    given = {str(c) for c in sample.columns}
+    columns = [
+        str(c) for c in getattr(model, "feature_names_in_", sample.columns) if str(c) in given
+    ]
     manifest = {
         "format": FORMAT,
         "version": VERSION,
