@@ -105,6 +105,21 @@ def test_upload_transform_train_from_the_cli(data_dir: Path, tmp_path: Path) -> 
     _narrate(data_dir, "models", "card", mv, "--output", str(card), "--format", "md")
     assert card.read_text().startswith("#")
     assert "binary" in _narrate(data_dir, "models", "list").stdout
+    served = tmp_path / "model.serving"
+    wrote = _narrate(data_dir, "models", "download", mv, "--output", str(served)).stdout
+    assert "serving" in wrote and served.stat().st_size > 0
+    # The served model runs the impute recipe on raw rows (missing incomes included).
+    csv = str(SAMPLES / "credit_data.csv")
+    code = (
+        "import sys, pandas as pd; from narrate.core.serving import load_serving; "
+        f"m = load_serving({str(served)!r}); rows = pd.read_csv({csv!r}); "
+        "rows = rows[rows['Income'].isna()].head(5).drop(columns=['Status']); "
+        "print(len(rows), sorted(set(m.predict(rows))), 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    count, rest = out.stdout.split(" ", 1)
+    assert int(count) == 5 and rest.strip().endswith("False"), out.stdout
+    assert set(re.findall(r"'(\w+)'", rest)) <= {"good", "bad"}
 
 
 def test_bad_file_exits_2_with_the_reason(data_dir: Path, tmp_path: Path) -> None:

@@ -156,3 +156,31 @@ def models_card(
         container.close()
     output.write_text(text, encoding="utf-8")
     typer.echo(f"Wrote {output}")
+
+
+@models_app.command("download")
+def models_download(
+    model_version_id: Annotated[str, typer.Argument(help="Model version id.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            help="serving (loads without scikit-learn: narrate.core.serving.load_serving) "
+            "or joblib (the scikit-learn pipeline: narrate.core.automl.load_model)."
+        ),
+    ] = "serving",
+    as_user: AsUser = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a model version's saved model to a file; it takes the raw upload's rows."""
+    from narrate.services import models
+
+    container, owner = local_container(data_dir, as_user)
+    try:
+        data, _ = models.model_artifact(container, owner, model_version_id, format)
+    except NarrateError as exc:
+        raise fail(exc) from exc
+    finally:
+        container.close()
+    output.write_bytes(data)
+    typer.echo(f"Wrote {output} ({len(data):,} bytes, {format})")
