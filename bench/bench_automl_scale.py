@@ -223,6 +223,41 @@ def run_job(name: str, budget: float, folder: Path) -> dict[str, Any]:
     }
 
 
+def run_recipe_load(folder: Path) -> dict[str, Any]:
+    """Load time of a model that runs recipe steps first (they load Polars and pydantic)."""
+    from importlib import resources
+
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from narrate.core.automl import CandidateSpec, build_pipeline
+    from narrate.core.recipes import RecipeTransformer
+
+    df = pd.read_csv(str(resources.files("narrate") / "samples" / "credit_data.csv"))
+    X, y = df.drop(columns="Status"), df["Status"]
+    recipe = RecipeTransformer(
+        recipe={
+            "steps": [
+                {"step": "impute", "columns": ["Income", "Assets", "Debt"], "strategy": "median"},
+                {"step": "scale", "columns": ["Income", "Assets", "Amount"]},
+                {"step": "encode", "columns": ["Home", "Job"], "method": "one_hot"},
+            ]
+        }
+    ).fit(X)
+    model = build_pipeline(CandidateSpec("lightgbm", {"n_estimators": 200}), "binary", seed=0)
+    whole = Pipeline([("recipe_0", recipe), ("model", model.fit(recipe.transform(X), y))])
+    manifest, arrays = export_serving(whole, X.head(300), task="binary")
+    serving_path = save_serving(manifest, arrays, folder / "recipe.serving")
+    path = save_model(whole, folder / "recipe.joblib")
+    row = folder / "recipe.row.json"
+    row.write_text(X.head(1).to_json(orient="records"))
+    return {
+        "model": "credit_data: 3 recipe steps, then LightGBM (200 trees)",
+        "serving": _fresh_load("serving", serving_path, row),
+        "joblib": _fresh_load("joblib", path, row),
+    }
+
+
 def _verdicts(row: dict[str, Any]) -> dict[str, bool]:
     return {
         "first_useful_model_s": (row["first_useful_model_s"] or 1e9)
@@ -256,9 +291,13 @@ def main() -> None:
             row["meets"] = _verdicts(row)
             results["datasets"][name] = row
             print(name, json.dumps(row), flush=True)
+        recipe = run_recipe_load(Path(tmp))
+        recipe["meets"] = {"load_s": recipe["serving"]["load_s"] <= TARGETS["load_s"]}
+        results["with_recipe_steps"] = recipe
+        print("with_recipe_steps", json.dumps(recipe), flush=True)
     results["all_targets_met"] = all(
         all(row["meets"].values()) for row in results["datasets"].values()
-    )
+    ) and all(results["with_recipe_steps"]["meets"].values())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 

@@ -74,6 +74,10 @@ def test_train_with_live_leaderboard_then_see_the_evaluation(page: Any, server: 
     card = page.locator("[data-testid=card-md]").get_attribute("href")
     assert card is not None
     assert page.request.get(server.base_url + card).text().startswith("# Model card")
+    served = page.locator("[data-testid=model-serving]").get_attribute("href")
+    assert served is not None
+    # The serving copy is a zip (manifest + arrays), downloadable with the session.
+    assert page.request.get(server.base_url + served).body()[:2] == b"PK"
 
 
 def test_train_page_shows_the_api_error_for_a_constant_target(

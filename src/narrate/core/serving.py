@@ -119,16 +119,22 @@ def _as_numbers(frame: pd.DataFrame) -> np.ndarray:
 _RECIPES: dict[str, Any] = {}
 
 
-def _apply_recipes(frame: pd.DataFrame, recipes: list[str]) -> pd.DataFrame:
-    """Run fitted recipes (their JSON) on the rows with Polars, skipping training-only steps."""
-    import polars as pl
-
+def _load_recipes(recipes: list[str]) -> None:
+    """Parse fitted recipes (their JSON) once, when the model loads."""
     from narrate.core.recipes.fit import FittedRecipe
 
-    out = pl.from_pandas(frame.reset_index(drop=True))
     for text in recipes:
         if text not in _RECIPES:
             _RECIPES[text] = FittedRecipe.from_json(text)
+
+
+def _apply_recipes(frame: pd.DataFrame, recipes: list[str]) -> pd.DataFrame:
+    """Run fitted recipes on the rows with Polars, skipping training-only steps."""
+    import polars as pl
+
+    _load_recipes(recipes)
+    out = pl.from_pandas(frame.reset_index(drop=True))
+    for text in recipes:
         out = _RECIPES[text].apply(out, for_prediction=True)
     result = out.to_pandas()
     if len(result) == len(frame):
@@ -143,6 +149,7 @@ class _Pipeline:
         self.spec = spec
         self.arrays = arrays
         self.estimator = _estimator(spec["estimator"], arrays)
+        _load_recipes(spec.get("recipes") or [])
         self.tables = {
             ref: arrays.get(ref)
             for block in spec["blocks"]
@@ -271,6 +278,7 @@ class ServingModel:
         self.columns: list[str] = list(manifest["columns"])
         self.threshold: dict[str, Any] | None = manifest.get("threshold")
         self._root = _Node(manifest["model"], _Arrays(arrays))
+        _load_recipes(manifest.get("recipes") or [])
 
     def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.columns if c not in frame.columns]

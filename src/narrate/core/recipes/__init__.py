@@ -9,14 +9,18 @@ are training-only: ``FittedRecipe.apply(df, for_prediction=True)`` skips them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from narrate.core.recipes.catalog import step_catalog
 from narrate.core.recipes.diff import diff_frames
 from narrate.core.recipes.fit import FittedRecipe, fit_recipe
 from narrate.core.recipes.model import STEP_ALIASES, Recipe, Step, load_document, step_names
 from narrate.core.recipes.preview import check_data_loss, preview_recipe
-from narrate.core.recipes.sklearn import RecipeTransformer
 from narrate.core.recipes.stats import column_stats
 from narrate.core.recipes.validate import RecipeIssue, raise_if_invalid, validate_recipe
+
+if TYPE_CHECKING:
+    from narrate.core.recipes.sklearn import RecipeTransformer
 
 __all__ = [
     "STEP_ALIASES",
@@ -36,3 +40,13 @@ __all__ = [
     "step_names",
     "validate_recipe",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The scikit-learn wrapper loads on first use: a served model runs recipes with Polars
+    # alone and must not pay for importing scikit-learn (see narrate.core.serving).
+    if name == "RecipeTransformer":
+        from narrate.core.recipes.sklearn import RecipeTransformer
+
+        return RecipeTransformer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -115,6 +115,20 @@ def _cast_like_training(df: pl.DataFrame, column: str, dtype: pl.DataType) -> pl
     source = df.schema[column]
     if isinstance(source, pl.Null):
         return pl.col(column).cast(dtype)
+    if isinstance(source, pl.String) and dtype == pl.Boolean:
+        # Read yes/no, true/false … the way an upload reads them.
+        from narrate.core.data.parsing import cleaned, parse_boolean
+
+        parsed = parse_boolean(cleaned(pl.col(column)))
+        unread = df.filter(cleaned(pl.col(column)).is_not_null() & parsed.is_null())
+        if unread.height:
+            raise InvalidInput(
+                f"Column '{column}' holds text such as {unread[column][0]!r} that cannot be "
+                "read as true/false, the type it had when the recipe was fitted.",
+                code="wrong_type",
+                details={"column": column, "expected": dtype_to_str(dtype), "received": "String"},
+            )
+        return parsed.alias(column)
     try:
         df.select(pl.col(column).cast(dtype, strict=True))
     except pl.exceptions.PolarsError as exc:

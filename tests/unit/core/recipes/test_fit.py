@@ -159,3 +159,19 @@ def test_penguins_end_to_end(penguins: pl.DataFrame) -> None:
     assert {"island_Biscoe", "sex_female", "sex_male"} <= set(out.columns)
     assert out["body_mass_g"].max() == 1.0
     assert fitted.apply(penguins).equals(out)
+
+
+def test_apply_reads_yes_no_text_as_the_boolean_it_was_fitted_on(credit: pl.DataFrame) -> None:
+    # An upload reads Records (yes/no) as true/false; rows read by plain CSV readers
+    # bring the words, which the fitted recipe reads the same way.
+    as_bool = credit.with_columns(pl.col("Records") == "yes")
+    _, fitted = fit_recipe(as_bool, CREDIT_RECIPE, target="Status")
+    words = credit.with_columns(
+        pl.when(pl.int_range(pl.len()) % 2 == 0)
+        .then(pl.col("Records").str.to_uppercase())
+        .otherwise(pl.col("Records"))
+    )
+    assert fitted.apply(words).equals(fitted.apply(as_bool))
+    with pytest.raises(InvalidInput) as info:
+        fitted.apply(credit.with_columns(pl.lit("maybe").alias("Records")))
+    assert info.value.code == "wrong_type" and "'maybe'" in info.value.message

@@ -7,7 +7,6 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
-from sklearn.impute import KNNImputer
 from typing_extensions import override
 
 from narrate.core.recipes.dtypes import is_numeric, kind_of
@@ -265,6 +264,9 @@ def _apply_knn(df: pl.DataFrame, params: Params, n_neighbors: int) -> pl.DataFra
     if df.height == 0:
         return df.with_columns(pl.col(columns).cast(pl.Float64))
     train = np.asarray(params["train"], dtype=np.float64).reshape(-1, len(columns))
+    # Imported here: applying other recipes (a served model) needs no scikit-learn.
+    from sklearn.impute import KNNImputer
+
     imputer = KNNImputer(n_neighbors=n_neighbors, keep_empty_features=True)
     imputer.fit(train)
     values = df.select(pl.col(columns).cast(pl.Float64)).to_numpy()

@@ -8,7 +8,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
-from sklearn.preprocessing import PowerTransformer
 from typing_extensions import override
 
 from narrate.core.recipes.dtypes import is_numeric
@@ -248,6 +247,9 @@ class TransformStep(_NumericStep):
 
 def _fit_lambda(values: np.ndarray, method: str) -> float:
     """Fit the power-transform lambda with scikit-learn's maximum likelihood."""
+    # Imported here: applying other recipes (a served model) needs no scikit-learn.
+    from sklearn.preprocessing import PowerTransformer
+
     transformer = PowerTransformer(
         method="box-cox" if method == "box_cox" else "yeo-johnson", standardize=False
     )
