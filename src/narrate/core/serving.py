@@ -121,6 +121,8 @@ _RECIPES: dict[str, Any] = {}
 
 def _load_recipes(recipes: list[str]) -> None:
     """Parse fitted recipes (their JSON) once, when the model loads."""
+    if not recipes:
+        return  # nothing to parse: don't import Polars and the recipe steps
     from narrate.core.recipes.fit import FittedRecipe
 
     for text in recipes:

@@ -207,3 +207,25 @@ def test_early_stopped_boosters_serve_their_best_rounds_only(
     pipe = build_pipeline(CandidateSpec(family, params), "binary", seed=0).fit(X, y)
     assert pipe.named_steps["model"].n_rounds_ < 600  # it did stop early
     _assert_same(pipe, _roundtrip(pipe, X.head(200), "binary", tmp_path), test, "binary")
+
+
+def test_loading_a_served_model_imports_neither_scikit_learn_nor_polars(
+    credit: pd.DataFrame, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    X, y, test = _split(credit, "Status")
+    pipe = build_pipeline(CandidateSpec("lightgbm", {"n_estimators": 30}), "binary", seed=0)
+    _roundtrip(pipe.fit(X, y), X.head(100), "binary", tmp_path)
+    rows = tmp_path / "rows.json"
+    test.head(3).to_json(rows, orient="records")
+    code = (
+        "import sys, pandas as pd; from narrate.core.serving import load_serving; "
+        f"m = load_serving({str(tmp_path / 'model.serving')!r}); "
+        f"p = m.predict(pd.read_json({str(rows)!r}, orient='records')); "
+        "print(len(p), 'sklearn' in sys.modules, 'polars' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3", "False", "False"]
