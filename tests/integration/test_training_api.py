@@ -13,6 +13,8 @@ import httpx
 import pytest
 from tests.conftest import SAMPLES
 
+from narrate.bootstrap import Container
+
 FAST = {
     "time_budget_s": 20,
     "max_trials": 4,
@@ -167,6 +169,26 @@ def test_saved_model_loads_in_a_fresh_process(
     assert predictions["serving"]["labels"] == predictions["joblib"]["labels"]
     assert predictions["serving"]["p"] == pytest.approx(predictions["joblib"]["p"], abs=1e-5)
     assert set(predictions["serving"]["labels"]) <= {"good", "bad"}
+    page = client.get("/stages/evaluate", params={"model": trained["model"]["id"]}).text
+    assert f"/api/v1/model-versions/{mv_id}/artifact?format=serving" in page
+
+
+def test_a_version_without_a_serving_copy_says_why(
+    client: httpx.Client, container: Container, trained: dict[str, Any]
+) -> None:
+    from narrate.storage.sql.tables import ModelVersion
+
+    mv_id = trained["model"]["current_version_id"]
+    with container.db.session() as s:
+        mv = s.get(ModelVersion, mv_id)
+        assert mv is not None
+        mv.details = {**mv.details, "serving": {"available": False, "reason": "model KNN"}}
+    r = client.get(f"/api/v1/model-versions/{mv_id}/artifact", params={"format": "serving"})
+    assert r.status_code == 409 and "model KNN" in r.json()["error"]["message"]
+    assert client.get(f"/api/v1/model-versions/{mv_id}/artifact?format=joblib").status_code == 200
+    page = client.get("/stages/evaluate", params={"model": trained["model"]["id"]}).text
+    assert "No serving copy of this version" in page and "model KNN" in page
+    assert "artifact?format=serving" not in page
 
 
 @pytest.mark.parametrize(
