@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import tempfile
 import time
 import typing
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 TRAIN_ENTRY = "narrate.services.training:train_job"
+
+log = logging.getLogger(__name__)
 #: What the Train forms offer (re-exported so transports need not reach into core).
 IMBALANCE_STRATEGIES: tuple[str, ...] = typing.get_args(ImbalanceStrategy)
 METRIC_CHOICES = METRICS
@@ -424,6 +427,9 @@ def serving_artifact(
         manifest, arrays = export_serving(artifact, sample, task=task)
     except NotExportable as exc:
         return {"available": False, "reason": str(exc)}
+    except Exception as exc:  # the serving copy is optional: the trained model stands
+        log.warning("Serving export failed", exc_info=True)
+        return {"available": False, "reason": f"the export failed ({type(exc).__name__}: {exc})"}
     with tempfile.TemporaryDirectory() as tmp:
         path = save_serving(manifest, arrays, Path(tmp) / "model.serving")
         blob, size = container.blobs.put_file(path), path.stat().st_size
