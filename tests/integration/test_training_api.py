@@ -92,6 +92,7 @@ def test_model_card_downloads_as_html_and_markdown(
     assert '<script src="http' not in html.text
     md = client.get(f"/api/v1/model-versions/{mv_id}/card", params={"format": "md"})
     assert md.status_code == 200 and md.text.startswith("#")
+    assert "loads without scikit-learn" in md.text  # the serving copy is on record
 
 
 def test_evaluate_on_another_labelled_version(

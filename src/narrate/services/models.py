@@ -426,6 +426,14 @@ def model_artifact(container: Container, owner: Owner, mv_id: str, fmt: str) -> 
     return container.blobs.get_bytes(serving["blob"]), f"model-{mv_id}.serving"
 
 
+def _serving_summary(serving: dict[str, Any] | None) -> str:
+    if not serving:
+        return "none (trained before the serving format existed)"
+    if serving.get("available"):
+        return f"{serving['size_bytes']:,} bytes, loads without scikit-learn"
+    return f"none: {serving.get('reason', 'unknown reason')}"
+
+
 def model_card(container: Container, owner: Owner, mv_id: str, fmt: str) -> str:
     """The downloadable model card (HTML or Markdown) of a model version."""
     if fmt not in {"html", "md"}:
@@ -450,6 +458,7 @@ def model_card(container: Container, owner: Owner, mv_id: str, fmt: str) -> str:
             "columns": version.n_columns,
             "model family": detail["family"],
             "model size (bytes)": detail["size_bytes"],
+            "serving copy": _serving_summary(detail["details"].get("serving")),
         },
     }
     return render_model_card(context, fmt="md" if fmt == "md" else "html")
