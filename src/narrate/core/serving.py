@@ -152,12 +152,6 @@ class _Pipeline:
         self.arrays = arrays
         self.estimator = _estimator(spec["estimator"], arrays)
         _load_recipes(spec.get("recipes") or [])
-        self.tables = {
-            ref: arrays.get(ref)
-            for block in spec["blocks"]
-            if block["kind"] == "categorical"
-            for ref in block["tables"]
-        }
 
     def features(self, frame: pd.DataFrame) -> np.ndarray:
         parts: list[np.ndarray] = []
@@ -174,7 +168,7 @@ class _Pipeline:
                 for j, ref in enumerate(block["tables"]):
                     known = pd.Index(block["categories"][j])
                     codes = known.get_indexer(texts[:, j])  # -1 = unseen: the table's last row
-                    parts.append(self.tables[ref][codes])
+                    parts.append(self.arrays.get(ref)[codes])
             else:
                 parts.append(
                     _numeric_ops(datetime_parts(frame[columns]), block["ops"], self.arrays)

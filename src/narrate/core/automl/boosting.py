@@ -21,6 +21,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_sample_weight
 
+from narrate.core.serving import expm1_capped
+
 __all__ = ["BoostedClassifier", "BoostedRegressor", "best_rounds"]
 
 _MIN_ROWS_FOR_EARLY_STOPPING = 60
@@ -274,5 +276,5 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
             predicted = np.asarray(self.estimator_.predict(_as_array(X)), dtype=float)
         if getattr(self, "target_transform", "none") == "log":
-            return np.asarray(np.expm1(np.minimum(predicted, 700.0)))
+            return expm1_capped(predicted)
         return predicted

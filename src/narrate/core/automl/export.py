@@ -374,16 +374,14 @@ def _agree(model: Any, copy: ServingModel, rows: pd.DataFrame, task: str) -> str
     if expected.shape != got.shape or not np.allclose(got, expected, atol=1e-5):
         return "class probabilities differ"
     labels, copied = np.asarray(model.predict(rows)), copy.predict(rows)
-    margin = np.abs(expected - 0.5).min(axis=1) if copy.threshold is None else None
-    if copy.threshold is not None:
-        positive = list(copy.classes_ if copy.classes_ is not None else []).index(
-            copy.threshold["pos_label"]
-        )
+    # Only rows whose decision is not a near tie must get the same label.
+    if copy.threshold is not None and copy.classes_ is not None:
+        positive = list(copy.classes_).index(copy.threshold["pos_label"])
         margin = np.abs(expected[:, positive] - copy.threshold["threshold"])
-    clear = margin > 1e-5 if margin is not None else np.ones(len(rows), dtype=bool)
-    if copy.threshold is None and expected.shape[1] > 2:
+    else:
         ordered = np.sort(expected, axis=1)
-        clear = ordered[:, -1] - ordered[:, -2] > 1e-5
+        margin = ordered[:, -1] - ordered[:, -2]
+    clear = margin > 1e-5
     if not np.array_equal(labels[clear].astype(str), copied[clear].astype(str)):
         return "predicted labels differ"
     return None
