@@ -76,7 +76,58 @@ class Settings(BaseSettings):
         "the wait.",
     )
 
-    @field_validator("cors_origins", mode="before")
+    max_expression_chars: int = Field(
+        default=4096,
+        ge=16,
+        description="Longest filter/derive expression accepted, in characters (longer: 422).",
+    )
+    max_expression_depth: int = Field(
+        default=64,
+        ge=2,
+        description="Deepest nesting of brackets and function calls in an expression (422).",
+    )
+    max_columns: int = Field(
+        default=5000, ge=1, description="Most columns an uploaded file may have (more: 413)."
+    )
+    max_cells: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Most rows x columns an upload may expand to, checked from the file's "
+        "metadata before it is read (more: 413).",
+    )
+    max_decompressed_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="Most MB a compressed upload (gzip, xlsx sheet XML) may expand to (413).",
+    )
+    max_body_mb: int = Field(
+        default=2, ge=1, description="Largest JSON or YAML request body in MB (more: 413)."
+    )
+    max_json_depth: int = Field(
+        default=64, ge=2, description="Deepest nesting accepted in JSON/YAML bodies and files."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "is believed; empty = the peer address is the client.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token that /metrics requires; unset = /metrics answers only "
+        "addresses in NARRATE_METRICS_ALLOW.",
+    )
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Addresses or networks (CIDR) that may read /metrics without the token.",
+    )
+    orphan_grace_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="Age after which a blob no record points at, or a left-over upload spool "
+        "file, is removed by the start-up sweep.",
+    )
+
+    @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -105,6 +156,16 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes."""
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The JSON/YAML body limit in bytes."""
+        return self.max_body_mb * 1024 * 1024
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        """The limit on what a compressed upload may expand to, in bytes."""
+        return self.max_decompressed_mb * 1024 * 1024
 
 
 def load_settings(**overrides: object) -> Settings:
