@@ -25,6 +25,7 @@ from narrate.errors import NarrateError
 from narrate.jobs.records import HEARTBEAT_INTERVAL_S, recover_interrupted
 from narrate.web.api import auth, datasets, health, jobs, models, recipes, users
 from narrate.web.errors import install_error_handlers
+from narrate.web.guard import RequestGuard
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_request_id_logging
 from narrate.web.pages import data as data_pages
 from narrate.web.pages import models as model_pages
@@ -101,6 +102,7 @@ def create_app(
     )
     app.state.container = container or build_container(settings)
     app.state.metrics = HttpMetrics()
+    app.state.metrics_allow = health.parse_networks(settings.metrics_allow, "NARRATE_METRICS_ALLOW")
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     install_error_handlers(app)
 
@@ -144,6 +146,13 @@ def create_app(
     app.mount(_SWAGGER_URL, StaticFiles(directory=_SWAGGER_UI), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
+    # Innermost of the three, so its refusals still carry CORS and security headers.
+    app.add_middleware(
+        RequestGuard,
+        settings=settings,
+        public_paths=[f"{API_PREFIX}/auth/token"],
+        upload_paths=[f"{API_PREFIX}/datasets"],
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from narrate.bootstrap import Container
 from narrate.errors import Forbidden, Unauthorized
@@ -18,10 +18,12 @@ from narrate.services.auth import (
 )
 
 __all__ = [
+    "MAX_OFFSET",
     "SESSION_COOKIE",
     "AdminUser",
     "AnalystUser",
     "CurrentUser",
+    "Offset",
     "Services",
     "check_csrf",
     "get_container",
@@ -31,6 +33,15 @@ __all__ = [
 
 SESSION_COOKIE = "narrate_session"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+MAX_OFFSET = 1_000_000_000
+"""Largest paging offset accepted: far past any real page, far below 64-bit overflow."""
+
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description="Items to skip (0 to 1,000,000,000).")
+]
+"""The ``offset`` query parameter of every paged list; bounded so that no database or
+Polars call overflows (422 naming ``query.offset`` instead of a 500)."""
 
 
 def get_container(request: Request) -> Container:

@@ -61,6 +61,27 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+def _recursion_response(request: Request, exc: RecursionError) -> Response:
+    """A 422 for input nested too deeply to process, logged as one line."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame is not None else "?"
+    log.warning(
+        "input nested too deeply on %s %s (recursion limit reached at %s)",
+        request.method,
+        request.url.path,
+        where,
+    )
+    body = {
+        "code": "too_deep",
+        "message": "The input is nested too deeply to process.",
+        "hint": "Flatten the nested lists or objects and send it again.",
+        "details": {},
+    }
+    return error_response(request, 422, body)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map NarrateError, validation errors, HTTP errors and crashes to the envelope."""
 
@@ -104,6 +125,12 @@ def install_error_handlers(app: FastAPI) -> None:
             "details": {},
         }
         return error_response(request, exc.status_code, body, dict(exc.headers or {}) or None)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> Response:
+        # Deeply nested input that got past the body guard (a file, a query). Its traceback
+        # runs to thousands of frames, so the log gets one line naming where it happened.
+        return _recursion_response(request, exc)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:  # noqa: ARG001

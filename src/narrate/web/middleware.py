@@ -27,8 +27,10 @@ log = logging.getLogger("narrate.http")
 _VENDOR = re.compile(r"application/vnd\.narrate\.v(\d+)\+json")
 SUPPORTED_API_VERSIONS = frozenset({"1"})
 # Inline scripts run only when they carry the request's nonce (``request.state.csp_nonce``).
+# No 'unsafe-eval': with it, injected HTML could run script through htmx attributes
+# (hx-on, hx-vals="js:..."); htmx is told not to eval (base.html) and Plotly needs no eval.
 _CSP = (
-    "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'unsafe-eval'; "
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
     "style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"

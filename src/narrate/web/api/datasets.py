@@ -20,7 +20,7 @@ from narrate.core.data.readers import ReadOptions, check_media_type
 from narrate.errors import BadRequest, InvalidInput, TooLarge
 from narrate.services import datasets as svc
 from narrate.services.datasets import Owner
-from narrate.web.deps import AnalystUser, CurrentUser, Services
+from narrate.web.deps import AnalystUser, CurrentUser, Offset, Services
 
 __all__ = ["router"]
 
@@ -222,7 +222,7 @@ async def upload(
 def list_datasets(
     principal: CurrentUser,
     services: Services,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """The caller's datasets (all for admins), newest first."""
@@ -269,7 +269,7 @@ def rows(
     principal: CurrentUser,
     services: Services,
     version: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     sort: Annotated[str | None, Query(description="column, or -column for descending")] = None,
     filter: Annotated[

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from narrate.errors import Forbidden, InvalidInput, Unauthorized
 from narrate.web.deps import Services
 
-__all__ = ["router"]
+__all__ = ["parse_networks", "router"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 router = APIRouter(tags=["health"])
 _CHECK_TIMEOUT_S = 5.0
@@ -56,8 +61,76 @@ async def ready(services: Services) -> JSONResponse:
     )
 
 
+def parse_networks(entries: Iterable[str], setting: str) -> tuple[Network, ...]:
+    """Addresses or CIDR networks from a setting, checked when the app is built.
+
+    Args:
+        entries: ``127.0.0.1``, ``10.0.0.0/8``, ``::1/128`` ...
+        setting: The environment variable, named in the error.
+
+    Returns:
+        The networks (a bare address is a one-address network).
+
+    Raises:
+        InvalidInput: An entry is not an address or network.
+    """
+    try:
+        return tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{setting} holds an entry that is not an address or network: {exc}.",
+            code="invalid_setting",
+            hint="Use addresses or CIDR networks separated by commas, e.g. 127.0.0.1,10.0.0.0/8.",
+            details={"setting": setting},
+        ) from exc
+
+
+def _is_allowed_peer(host: str | None, networks: Iterable[Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False  # not an IP address (a Unix socket, a test transport)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
+
+
+def _check_metrics_access(request: Request) -> None:
+    """Allow-listed peers read /metrics freely; others need NARRATE_METRICS_TOKEN."""
+    # The peer address, not X-Forwarded-For: a header is whatever the client says it is.
+    if _is_allowed_peer(
+        request.client.host if request.client else None, request.app.state.metrics_allow
+    ):
+        return
+    expected = request.app.state.container.settings.metrics_token
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if not sent:
+        raise Forbidden(
+            "Metrics are readable only from allowed addresses or with the metrics token.",
+            code="metrics_forbidden",
+            hint="Send 'Authorization: Bearer <NARRATE_METRICS_TOKEN>' or add this address "
+            "to NARRATE_METRICS_ALLOW.",
+        )
+    if (
+        scheme.lower() != "bearer"
+        or not expected
+        or not hmac.compare_digest(sent.encode(), expected.encode())
+    ):
+        raise Unauthorized(
+            "The metrics token is wrong.",
+            code="bad_metrics_token",
+            hint="Send 'Authorization: Bearer <NARRATE_METRICS_TOKEN>'.",
+        )
+
+
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Request counts and latency histograms by route template and status."""
+    """Request counts and latency histograms by route template and status.
+
+    Raises:
+        Forbidden: The peer is not allow-listed and sent no token.
+        Unauthorized: The peer sent a wrong token.
+    """
+    _check_metrics_access(request)
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
