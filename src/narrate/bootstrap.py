@@ -44,7 +44,9 @@ def build_blob_store(settings: Settings) -> FsspecBlobStore:
         if settings.s3_access_key_id:
             options["key"] = settings.s3_access_key_id
             options["secret"] = settings.s3_secret_access_key
-    return FsspecBlobStore(url, options)
+    # Uploads to a remote store are staged beside the upload spool, where the start-up
+    # sweep finds what a crash left behind.
+    return FsspecBlobStore(url, options, temp_dir=settings.data_dir / "spool")
 
 
 def build_container(settings: Settings, *, with_executor: bool = True) -> Container:

@@ -178,10 +178,23 @@ def load_settings(**overrides: object) -> Settings:
         Settings with ``secret_key`` always set.
     """
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _make_private_dir(settings.data_dir)
     if not settings.secret_key:
         settings.secret_key = _read_or_create_secret(settings.data_dir / _SECRET_FILE)
     return settings
+
+
+def _make_private_dir(folder: Path) -> None:
+    """Create the data dir readable by its owner only (it holds the database and uploads).
+
+    A folder that already holds Narrate's files is tightened too (older versions created
+    it 0755); any other existing folder, such as one the user pointed at, is left as is.
+    """
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+        folder.chmod(0o700)  # mkdir's mode is reduced by the umask
+    elif (folder / _SECRET_FILE).exists() or (folder / "narrate.db").exists():
+        folder.chmod(0o700)
 
 
 def _read_or_create_secret(path: Path) -> str:

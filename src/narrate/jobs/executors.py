@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import os
 import threading
-import traceback
-from concurrent.futures import Future, ProcessPoolExecutor
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from narrate.config import Settings
@@ -25,6 +26,12 @@ from narrate.jobs.records import (
     get_job,
     start_job,
     touch_heartbeats,
+)
+from narrate.jobs.workers import (
+    init_worker,
+    reap_orphan_workers,
+    registry_dir,
+    unregister_workers,
 )
 from narrate.storage.blobs import FsspecBlobStore
 from narrate.storage.sql.database import Database
@@ -84,12 +91,7 @@ def run_job(settings_json: str, job_id: str, entry: str) -> str:
         finish_job(db, job_id, "failed", error=exc.to_dict(), message=exc.message)
         return "failed"
     except Exception as exc:  # a bug: record it so the job never hangs in "running"
-        log.exception("job %s crashed", job_id)
-        error: dict[str, Any] = {
-            "code": "internal_error",
-            "message": f"The job crashed: {type(exc).__name__}: {exc}",
-            "details": {"traceback": traceback.format_exc(limit=5)},
-        }
+        error = _crash_error(job_id, exc)
         finish_job(db, job_id, "failed", error=error, message=str(error["message"]))
         return "failed"
     if ctx.is_cancelled() and isinstance(result, dict) and result.get("partial"):
@@ -99,6 +101,22 @@ def run_job(settings_json: str, job_id: str, entry: str) -> str:
         return "cancelled"
     finish_job(db, job_id, "succeeded", result=result if isinstance(result, dict) else {})
     return "succeeded"
+
+
+def _crash_error(job_id: str, exc: Exception) -> dict[str, Any]:
+    """Log a crash with its traceback under a reference; the client gets only the reference.
+
+    The traceback names server paths and code, which is for operators, not for whoever
+    started the job; the reference lets an operator find it in the log.
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.exception("job %s crashed (reference %s)", job_id, reference)
+    return {
+        "code": "internal_error",
+        "message": f"The job crashed: {type(exc).__name__}: {exc}",
+        "hint": f"An administrator can find the details in the server log under {reference}.",
+        "details": {"reference": reference},
+    }
 
 
 def warm_worker() -> None:
@@ -157,21 +175,35 @@ class LocalProcessExecutor:
     """Runs jobs in a pool of spawned worker processes so the server stays responsive.
 
     Workers are started and warmed (libraries imported) in the background at creation,
-    so the first job does not pay for process start-up.
+    so the first job does not pay for process start-up. Workers die with this process
+    (see :mod:`narrate.jobs.workers`), and workers left by a crashed earlier run on the
+    same data dir are killed here, before new ones start.
     """
 
     def __init__(
         self, settings: Settings, *, heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S
     ) -> None:
         self._settings_json = settings.model_dump_json()
+        self._registry = registry_dir(settings.data_dir)
+        reap_orphan_workers(self._registry)
         self._db = Database(settings.resolved_database_url)
         self._pool = ProcessPoolExecutor(
-            max_workers=settings.job_workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=settings.job_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
+            initargs=(str(self._registry), os.getpid()),
         )
+        # The pool spawns workers from the thread that submits. Linux sends the death
+        # signal when that *thread* ends, and request threads come and go, so all submits
+        # go through this one thread, which lives as long as the pool.
+        self._submitter = ThreadPoolExecutor(1, thread_name_prefix="narrate-job-submit")
         self._heartbeat = Heartbeat(self._db, heartbeat_interval_s)
         if settings.job_warmup:
             for _ in range(settings.job_workers):
-                self._pool.submit(warm_worker)
+                self._pool_submit(warm_worker)
+
+    def _pool_submit(self, fn: Any, *args: Any) -> Future[Any]:
+        return self._submitter.submit(self._pool.submit, fn, *args).result()
 
     def submit(self, job_id: str, entry: str) -> None:
         """Queue a job on the pool; a dead worker fails the job with a clear reason.
@@ -179,7 +211,7 @@ class LocalProcessExecutor:
         While the job waits for a worker or runs, this process beats for it.
         """
         self._heartbeat.add(job_id)
-        future = self._pool.submit(run_job, self._settings_json, job_id, entry)
+        future = self._pool_submit(run_job, self._settings_json, job_id, entry)
         future.add_done_callback(lambda f: self._on_done(job_id, f))
 
     def _on_done(self, job_id: str, future: Future[str]) -> None:
@@ -209,6 +241,8 @@ class LocalProcessExecutor:
                 worker.terminate()
         for worker in workers:
             worker.join(timeout=5)
+        unregister_workers(self._registry, [w.pid for w in workers if w.pid is not None])
+        self._submitter.shutdown(wait=False)
         self._heartbeat.stop()
         self._db.dispose()
 

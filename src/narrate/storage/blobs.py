@@ -12,8 +12,10 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -22,10 +24,12 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from narrate.errors import InvalidInput, NotFound, StorageUnavailable
 
-__all__ = ["BlobStore", "FsspecBlobStore", "hash_file"]
+__all__ = ["TEMP_PREFIX", "BlobStore", "FsspecBlobStore", "hash_file"]
 
 _CHUNK = 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
+TEMP_PREFIX = "narrate-blob-"
+"""Name prefix of a blob being written; a crash mid-write leaves such a file behind."""
 
 _retry_io = retry(
     retry=retry_if_exception_type((ConnectionError, TimeoutError)),
@@ -92,13 +96,22 @@ class FsspecBlobStore:
         storage_options: Passed to fsspec (endpoint, credentials ...).
     """
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        temp_dir: Path | None = None,
+    ) -> None:
         self.url = url
         self._fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self._root = root.rstrip("/")
         self._is_local = "file" in _protocols(self._fs)
-        if self._is_local:
-            Path(self._root, "tmp").mkdir(parents=True, exist_ok=True)
+        # A local blob is renamed into place, so its temp file must be on the same disk;
+        # a remote one is uploaded from a known local folder that the sweep can clean.
+        self._tmp_dir = Path(self._root, "tmp") if self._is_local else temp_dir
+        if self._tmp_dir is not None:
+            self._tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _key(self, digest: str) -> str:
         if len(digest) != 64 or not set(digest) <= _HEX:
@@ -119,9 +132,12 @@ class FsspecBlobStore:
             return self.put_stream(iter(lambda: fh.read(_CHUNK), b""))
 
     def put_stream(self, chunks: Iterable[bytes]) -> str:
-        """Write chunks to a temp file while hashing, then move it into place atomically."""
-        tmp_dir = Path(self._root, "tmp") if self._is_local else None
-        fd, tmp_name = tempfile.mkstemp(prefix="blob-", dir=tmp_dir)
+        """Write chunks to a temp file while hashing, then move it into place atomically.
+
+        Storing content that is already there refreshes the local blob's age, so the
+        orphan sweep's grace period protects it until the new record is committed.
+        """
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=self._tmp_dir)
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
@@ -134,6 +150,8 @@ class FsspecBlobStore:
             hexdigest = digest.hexdigest()
             if not self.exists(hexdigest):
                 self._publish(tmp, self._key(hexdigest))
+            elif self._is_local:
+                os.utime(self._key(hexdigest))
             return hexdigest
         finally:
             tmp.unlink(missing_ok=True)
@@ -193,6 +211,44 @@ class FsspecBlobStore:
         if self._fs.exists(key):
             self._fs.rm(key)
 
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        """Yield every stored blob's digest and when it was last written (UTC).
+
+        Returns:
+            An iterator of ``(digest, modified_at)``; objects that are not blobs are skipped.
+        """
+        prefix = f"{self._root}/sha256"
+        if not self._fs.exists(prefix):
+            return
+        for key, info in self._fs.find(prefix, detail=True).items():
+            digest = str(key).rstrip("/").rsplit("/", 1)[-1]
+            if len(digest) == 64 and set(digest) <= _HEX:
+                yield digest, _modified(info)
+
+    def sweep_temp(self, *, older_than_s: float, now: float | None = None) -> int:
+        """Remove temp files of writes that never finished; return how many.
+
+        Args:
+            older_than_s: Minimum age in seconds; younger files may be writes in progress.
+            now: The current time as a Unix timestamp (tests pass a later clock).
+
+        Returns:
+            The number of files removed.
+        """
+        if self._tmp_dir is None:
+            return 0  # temp files are in the system temp dir, which is not ours to sweep
+        now = time.time() if now is None else now
+        removed = 0
+        # "blob-" was the prefix before TEMP_PREFIX; both are left-overs of this store.
+        for path in self._tmp_dir.glob("*blob-*"):
+            try:
+                if now - path.lstat().st_mtime >= older_than_s:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def check(self) -> None:
         """Write, read back and delete a probe object; raise StorageUnavailable on failure."""
         probe = f"{self._root}/health/{uuid.uuid4().hex}"
@@ -208,6 +264,17 @@ class FsspecBlobStore:
             raise StorageUnavailable(f"Artifact store {self.url} is unreachable: {exc}") from exc
         if not ok:
             raise StorageUnavailable(f"Artifact store {self.url} returned wrong probe bytes.")
+
+
+def _modified(info: dict[str, Any]) -> datetime:
+    """The modification time in an fsspec ``info`` dict (local: ``mtime``, S3: ``LastModified``)."""
+    value = info.get("mtime", info.get("LastModified", info.get("last_modified")))
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    # Unknown age: treat it as new, so the sweep never deletes what it cannot date.
+    return datetime.now(UTC)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

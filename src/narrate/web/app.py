@@ -22,7 +22,8 @@ from narrate import __version__
 from narrate.bootstrap import Container, build_container
 from narrate.config import Settings
 from narrate.errors import NarrateError
-from narrate.jobs.records import HEARTBEAT_INTERVAL_S, recover_interrupted
+from narrate.jobs.records import HEARTBEAT_INTERVAL_S
+from narrate.services import recovery
 from narrate.web.api import auth, datasets, health, jobs, models, recipes, users
 from narrate.web.errors import install_error_handlers
 from narrate.web.guard import RequestGuard
@@ -43,10 +44,8 @@ _SWEEP_EVERY_S = 3 * HEARTBEAT_INTERVAL_S
 
 
 async def _recover_jobs(c: Container) -> None:
-    """Fail jobs whose owning process stopped beating (a restart, a killed CLI)."""
-    n = await asyncio.to_thread(recover_interrupted, c.db)
-    if n:
-        log.warning("marked %d interrupted job(s) as failed", n)
+    """Fail jobs whose owning process stopped beating and reconcile records pointing at them."""
+    await asyncio.to_thread(recovery.recover_jobs, c)
 
 
 async def _sweep_jobs(c: Container) -> None:
@@ -80,7 +79,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         c = app.state.container
         c.db.require_current_schema()
-        await _recover_jobs(c)
+        await asyncio.to_thread(recovery.recover_at_start, c)
         sweeper = asyncio.create_task(_sweep_jobs(c))
         try:
             yield

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use the umask, often 0644).
+
+    SQLite gives the ``-wal`` and ``-shm`` files the main file's mode, so they are private
+    too; an existing file (and its companions) is tightened in case an older version made
+    it readable by others.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # absent, or not ours to change: leave it
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
+
 class Database:
     """The metadata database: an engine plus a unit-of-work session factory.
 
@@ -50,9 +67,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+            if path and path != ":memory:" and "?" not in path:
+                _create_private(Path(path))
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:

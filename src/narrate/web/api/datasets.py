@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from pathlib import Path
@@ -20,6 +19,7 @@ from narrate.core.data.readers import ReadOptions, check_media_type
 from narrate.errors import BadRequest, InvalidInput, TooLarge
 from narrate.services import datasets as svc
 from narrate.services.datasets import Owner
+from narrate.services.spool import upload_spool
 from narrate.web.deps import AnalystUser, CurrentUser, Offset, Services
 
 __all__ = ["router"]
@@ -169,8 +169,8 @@ async def upload(
     settings = services.settings
     limit, limit_mb = settings.max_upload_bytes, settings.max_upload_mb
     _check_declared_size(request, limit, limit_mb)
-    with tempfile.TemporaryDirectory(prefix="narrate-upload-") as tmp:
-        path = Path(tmp) / "upload.bin"
+    with upload_spool(settings) as tmp:
+        path = tmp / "upload.bin"
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
             form = await _read_form(request, limit, limit_mb)
