@@ -7,10 +7,17 @@ model trains on every training row and the fold's many rows judge when to stop. 
 search then fixes the tree count at the folds' mean best round (``early_stopping_rounds``
 0), so the final model trains on all rows with a known number of trees. Without
 ``eval_set`` and with early stopping on, a small inner split of the training rows decides.
+
+Both libraries refuse some column names (LightGBM any JSON character such as ``[ ] { } " ,
+:``, XGBoost ``[ ] <``), which ordinary data has (``bill length [mm]``). The wrappers are
+the model boundary: the booster sees positional safe names (:func:`safe_feature_names`)
+while the wrapper keeps the user's in ``feature_names_in_``, so importances, evaluation
+and the serving copy (which reads trees by feature position) speak the user's names.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -23,9 +30,31 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from narrate.core.serving import expm1_capped
 
-__all__ = ["BoostedClassifier", "BoostedRegressor", "best_rounds"]
+__all__ = ["BoostedClassifier", "BoostedRegressor", "best_rounds", "safe_feature_names"]
 
 _MIN_ROWS_FOR_EARLY_STOPPING = 60
+# Anything but ASCII letters, digits and "_" may trip one of the boosters' name checks.
+_UNSAFE_NAME_CHARACTERS = re.compile(r"[^0-9A-Za-z_]+")
+_NAME_HINT_CHARS = 40
+
+
+def safe_feature_names(names: Any) -> list[str]:
+    """Map column names to names every booster accepts, one to one and in order.
+
+    The position prefix ``f<i>_`` makes the mapping collision-free (``a:b`` and ``a,b``
+    become ``f0_a_b`` and ``f1_a_b``) and deterministic; the cleaned name after it only
+    helps a person reading a booster dump.
+
+    Args:
+        names: The column names, in column order.
+
+    Returns:
+        One safe name per column.
+    """
+    return [
+        f"f{i}_{_UNSAFE_NAME_CHARACTERS.sub('_', str(name))[:_NAME_HINT_CHARS]}"
+        for i, name in enumerate(names)
+    ]
 
 
 def _fit_with_early_stopping(
@@ -120,17 +149,46 @@ def best_rounds(model: Any) -> int | None:
 
 
 def _as_array(X: Any) -> Any:
-    """Sparse matrices and DataFrames (which carry categorical columns) pass as they are."""
-    if hasattr(X, "tocsr") or isinstance(X, pd.DataFrame):
+    """Sparse matrices and DataFrames (which carry categorical columns) pass as they are,
+    DataFrames under safe column names."""
+    if isinstance(X, pd.DataFrame):
+        return X.set_axis(safe_feature_names(X.columns), axis=1)
+    if hasattr(X, "tocsr"):
         return X
     return np.asarray(X, dtype=float)
+
+
+def _input_names(X: Any) -> np.ndarray | None:
+    """The user's column names of a DataFrame input (None for arrays)."""
+    if isinstance(X, pd.DataFrame):
+        return np.asarray([str(c) for c in X.columns], dtype=object)
+    return None
+
+
+class _NamedBooster:
+    """What both wrappers share: the user's feature names and their importances."""
+
+    estimator_: Any
+
+    def _record_names(self, X: Any) -> None:
+        names = _input_names(X)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):  # refitted on an array: no names now
+            del self.feature_names_in_
+        self.n_features_in_ = X.shape[1]
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """The booster's importances, in the order of ``feature_names_in_``."""
+        return np.asarray(self.estimator_.feature_importances_, dtype=float)
 
 
 def _rows(X: Any, idx: np.ndarray) -> Any:
     return X.iloc[idx] if isinstance(X, pd.DataFrame) else X[idx]
 
 
-class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class BoostedClassifier(_NamedBooster, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Classifier wrapper for LightGBM/XGBoost with early stopping and class weights.
 
     Args:
@@ -167,6 +225,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         ``eval_set`` (rows, labels) judges early stopping instead of an inner split.
         """
+        self._record_names(X)
         X = _as_array(X)
         self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
         self.classes_ = self.label_encoder_.classes_
@@ -187,7 +246,6 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             eval_set=self._encoded(eval_set),
         )
         self.n_rounds_ = best_rounds(self.estimator_)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def _encoded(self, eval_set: tuple[Any, Any] | None) -> tuple[Any, np.ndarray] | None:
@@ -209,7 +267,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
 
 
-class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+class BoostedRegressor(_NamedBooster, RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Regressor wrapper for LightGBM/XGBoost with early stopping.
 
     Args:
@@ -251,6 +309,7 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
         ``eval_set`` (rows, targets) judges early stopping instead of an inner split.
         """
+        self._record_names(X)
         X = _as_array(X)
         if eval_set is not None:
             eval_set = (_as_array(eval_set[0]), self._forward(eval_set[1]))
@@ -267,7 +326,6 @@ class BoostedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             eval_set=eval_set,
         )
         self.n_rounds_ = best_rounds(self.estimator_)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -39,7 +39,7 @@ from narrate.core.automl.transformers import (
     numeric_columns,
 )
 
-__all__ = ["CandidateSpec", "as_text", "build_pipeline", "make_estimator"]
+__all__ = ["CandidateSpec", "as_text", "build_pipeline", "make_estimator", "output_name"]
 
 _GBDT = ("hist_gradient_boosting", "lightgbm", "xgboost")
 
@@ -90,6 +90,23 @@ def _text() -> FunctionTransformer:
 #: Categories kept per column for native categorical splits (the rest are grouped as
 #: infrequent); HistGradientBoosting allows at most 255 bins.
 _MAX_NATIVE_CATEGORIES = 250
+
+
+def output_name(transformer: str, feature: str) -> str:
+    """Name a prepared column: raw columns keep the user's name, date parts get a prefix.
+
+    A date column ``when`` becomes ``when_year`` ..., which a raw column may already be
+    called; the ``datetime__`` prefix keeps the two apart (pandas output refuses duplicate
+    names). Pickled models refer to this function by name.
+
+    Args:
+        transformer: The column block's name.
+        feature: The block's output name.
+
+    Returns:
+        The prepared column's name.
+    """
+    return f"datetime__{feature}" if transformer == "datetime" else feature
 
 
 def _columns_for(
@@ -143,7 +160,7 @@ def _columns_for(
             ("datetime", dates, datetime_columns),
         ],
         sparse_threshold=0.0,
-        verbose_feature_names_out=False,
+        verbose_feature_names_out=output_name,
     )
     # Native categorical splits need the categorical dtype, which only a DataFrame carries.
     return columns.set_output(transform="pandas") if native_categories else columns
