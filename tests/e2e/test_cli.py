@@ -30,7 +30,15 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     _narrate(d, "db", "upgrade")
     _narrate(
-        d, "users", "create", "--username", "admin", "--password", "password-123", "--role", "admin"
+        d,
+        "users",
+        "create",
+        "--username",
+        "admin",
+        "--password",
+        "maple-anchor-123",
+        "--role",
+        "admin",
     )
     return d
 
@@ -58,7 +66,7 @@ def test_users_list_and_bad_role(data_dir: Path) -> None:
         "--username",
         "x1y",
         "--password",
-        "password-1",
+        "maple-anchor-17",
         "--role",
         "boss",
         check=False,

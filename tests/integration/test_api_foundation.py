@@ -142,11 +142,11 @@ def test_logins_are_served_while_other_requests_keep_flowing(
 
 
 def test_duplicate_user_is_409_and_bad_role_is_422(client: httpx.Client) -> None:
-    client.post("/api/v1/users", json={"username": "dup", "password": "password-1"})
-    r = client.post("/api/v1/users", json={"username": "dup", "password": "password-1"})
+    client.post("/api/v1/users", json={"username": "dup", "password": "maple-anchor-17"})
+    r = client.post("/api/v1/users", json={"username": "dup", "password": "maple-anchor-17"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "username_taken"
     r = client.post(
-        "/api/v1/users", json={"username": "x2y", "password": "password-1", "role": "boss"}
+        "/api/v1/users", json={"username": "x2y", "password": "maple-anchor-17", "role": "boss"}
     )
     assert r.status_code == 422
     assert "body.role" in r.json()["error"]["message"]
@@ -407,14 +407,29 @@ def test_readiness_fails_with_details_when_the_store_is_gone(
 
 
 def test_login_form_sets_the_session_cookie_or_shows_the_error(anon: httpx.Client) -> None:
+    form = anon.get("/login").text  # sets the form's CSRF cookie
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf
     ok = anon.post(
         "/login",
-        data={"username": "admin", "password": ADMIN_PASSWORD, "next": "/stages/train"},
+        data={
+            "username": "admin",
+            "password": ADMIN_PASSWORD,
+            "next": "/stages/train",
+            "csrf_token": csrf.group(1),
+        },
     )
     assert ok.status_code == 303 and ok.headers["location"] == "/stages/train"
     cookie = ok.headers["set-cookie"]
     assert cookie.startswith("narrate_session=") and "HttpOnly" in cookie
-    bad = anon.post("/login", data={"username": "admin", "password": "nope-nope"})
+    anon.cookies.delete("narrate_session")
+    form = anon.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf
+    bad = anon.post(
+        "/login",
+        data={"username": "admin", "password": "nope-nope", "csrf_token": csrf.group(1)},
+    )
     assert bad.status_code == 401
     assert "text/html" in bad.headers["content-type"]
     assert 'name="username"' in bad.text

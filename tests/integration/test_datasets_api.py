@@ -110,10 +110,10 @@ def test_upload_over_the_limit_is_413_with_the_limit(tmp_path: Path, database_ur
 
     c = build_container(make_settings(tmp_path, database_url, max_upload_mb=1), with_executor=False)
     c.db.upgrade()
-    users.create_user(c.db, "admin", "password-123", "admin")
+    users.create_user(c.db, "admin", "maple-anchor-123", "admin")
     srv = AppServer(create_app(c.settings, c)).start()
     try:
-        with login(srv.base_url, "admin", "password-123") as client:
+        with login(srv.base_url, "admin", "maple-anchor-123") as client:
             r = _upload(client, "big.csv", b"a,b\n" + b"1,2\n" * 400_000)
             assert r.status_code == 413
             assert "1 MB" in r.json()["error"]["message"]
@@ -167,8 +167,8 @@ def test_list_get_patch_delete_restore(client: httpx.Client, server: Any) -> Non
     assert client.get(f"/api/v1/datasets/{d['id']}").status_code == 404
     assert client.post(f"/api/v1/datasets/{d['id']}/restore").status_code == 200
     assert client.get(f"/api/v1/datasets/{d['id']}").json()["name"] == "Credit"
-    client.post("/api/v1/users", json={"username": "other", "password": "password-1"})
-    with login(server.base_url, "other", "password-1") as other:
+    client.post("/api/v1/users", json={"username": "other", "password": "maple-anchor-17"})
+    with login(server.base_url, "other", "maple-anchor-17") as other:
         assert other.get(f"/api/v1/datasets/{d['id']}").status_code == 404
         assert other.get("/api/v1/datasets").json()["total"] == 0
 
@@ -364,12 +364,13 @@ def test_admin_sees_everyones_datasets_an_analyst_only_their_own(
     mine = _upload(client, "admin.csv", b"a,b\n1,x\n2,y\n").json()
     for name in ("ana", "bob"):
         created = client.post(
-            "/api/v1/users", json={"username": name, "password": "password-1", "role": "analyst"}
+            "/api/v1/users",
+            json={"username": name, "password": "maple-anchor-17", "role": "analyst"},
         )
         assert created.status_code == 201, created.text
     with (
-        login(server.base_url, "ana", "password-1") as ana,
-        login(server.base_url, "bob", "password-1") as bob,
+        login(server.base_url, "ana", "maple-anchor-17") as ana,
+        login(server.base_url, "bob", "maple-anchor-17") as bob,
     ):
         anas = _upload(ana, "ana.csv", b"a,b\n1,x\n2,y\n").json()
         bobs = _upload(bob, "bob.csv", b"a,b\n1,x\n2,y\n").json()
@@ -542,10 +543,10 @@ def small_limit(tmp_path: Path, database_url: str) -> Iterator[tuple[httpx.Clien
 
     c = build_container(make_settings(tmp_path, database_url, max_upload_mb=1), with_executor=False)
     c.db.upgrade()
-    users.create_user(c.db, "admin", "password-123", "admin")
+    users.create_user(c.db, "admin", "maple-anchor-123", "admin")
     srv = AppServer(create_app(c.settings, c)).start()
     try:
-        with login(srv.base_url, "admin", "password-123") as client:
+        with login(srv.base_url, "admin", "maple-anchor-123") as client:
             yield client, c
     finally:
         srv.stop()

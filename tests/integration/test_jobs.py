@@ -223,8 +223,8 @@ def test_other_users_cannot_see_my_jobs(
     from narrate.services import users
 
     job_id = records.create_job(container.db, admin.id, "test.x", {})
-    users.create_user(container.db, "other", "password-1", "analyst")
-    with login(server.base_url, "other", "password-1") as other:
+    users.create_user(container.db, "other", "maple-anchor-17", "analyst")
+    with login(server.base_url, "other", "maple-anchor-17") as other:
         assert other.get(f"/api/v1/jobs/{job_id}").status_code == 404
         assert other.get("/api/v1/jobs").json()["items"] == []
 

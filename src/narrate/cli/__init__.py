@@ -106,7 +106,17 @@ def serve(
     # shutdown, so code after run() never runs); that ends the job worker processes, which
     # would otherwise outlive the server.
     app = create_app(settings, container, close_container=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # X-Forwarded-For/-Proto are believed only from NARRATE_TRUSTED_PROXIES; uvicorn's own
+    # default trusts loopback, where any local process (or a same-host proxy that passes the
+    # header through) could pick the client address that login back-off counts.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
+    )
 
 
 @db_app.command("upgrade")

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from narrate.errors import Conflict, InvalidInput, NotFound
 from narrate.services.auth import API_TOKEN_PREFIX, ROLES, hash_password
@@ -19,7 +20,9 @@ from narrate.storage.sql.database import Database
 from narrate.storage.sql.tables import ApiToken, User, utcnow
 
 __all__ = [
+    "MIN_PASSWORD_SCORE",
     "NewToken",
+    "check_password",
     "count_users",
     "create_api_token",
     "create_user",
@@ -34,6 +37,9 @@ __all__ = [
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 _MIN_PASSWORD = 8
+_MAX_PASSWORD = 200
+MIN_PASSWORD_SCORE = 3
+"""zxcvbn's score (0-4) a password must reach: 3 means about 10^8 guesses or more."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +74,48 @@ def _check_role(role: str) -> None:
         )
 
 
+def check_password(password: str, username: str = "") -> None:
+    """Refuse short, overlong, common or easily guessed passwords.
+
+    Strength is zxcvbn's estimate, which knows common passwords, dictionary words, names,
+    keyboard patterns, dates and repeats; the username counts as a known word.
+
+    Args:
+        password: The proposed password.
+        username: The account's name (a password built from it is weak).
+
+    Raises:
+        InvalidInput: ``weak_password``, naming the parameter ``password`` and why.
+    """
+    details: dict[str, Any] = {"parameter": "password"}
+    if not _MIN_PASSWORD <= len(password) <= _MAX_PASSWORD:
+        raise InvalidInput(
+            f"Parameter 'password' has {len(password)} characters; use {_MIN_PASSWORD} to "
+            f"{_MAX_PASSWORD}.",
+            code="weak_password",
+            details=details,
+        )
+    result = zxcvbn(password, user_inputs=[username] if username else None)
+    if result["score"] < MIN_PASSWORD_SCORE:
+        feedback = result["feedback"]
+        why = (feedback.get("warning") or "it follows a pattern that is quick to guess").rstrip(
+            "."
+        )
+        raise InvalidInput(
+            f"Parameter 'password' is too easy to guess: {why[0].lower()}{why[1:]}.",
+            code="weak_password",
+            hint="Use a longer passphrase of three or four uncommon words, or 12 or more "
+            "random characters.",
+            details={**details, "score": result["score"], "required_score": MIN_PASSWORD_SCORE},
+        )
+
+
 def create_user(db: Database, username: str, password: str, role: str = "analyst") -> User:
     """Create a user.
 
     Raises:
-        InvalidInput: bad username, short password or unknown role.
+        InvalidInput: bad username, weak password (see :func:`check_password`) or unknown
+            role.
         Conflict: the username is taken.
     """
     if not _USERNAME.match(username):
@@ -81,12 +124,7 @@ def create_user(db: Database, username: str, password: str, role: str = "analyst
             code="invalid_username",
             details={"parameter": "username"},
         )
-    if len(password) < _MIN_PASSWORD:
-        raise InvalidInput(
-            f"The password is too short: use at least {_MIN_PASSWORD} characters.",
-            code="weak_password",
-            details={"parameter": "password"},
-        )
+    check_password(password, username)
     _check_role(role)
     try:
         with db.session() as s:
@@ -116,7 +154,7 @@ def ensure_admin(db: Database) -> tuple[User, str] | None:
     """
     if count_users(db) > 0:
         return None
-    password = secrets.token_urlsafe(12)
+    password = secrets.token_urlsafe(16)  # 128 random bits: always passes check_password
     return create_user(db, "admin", password, "admin"), password
 
 

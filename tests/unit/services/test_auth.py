@@ -40,15 +40,17 @@ def test_password_hash_is_argon2_and_verifies() -> None:
 
 
 def test_token_round_trip_carries_user_and_role(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123", "analyst")
+    user = users.create_user(db, "ana", "plum-kettle-42", "analyst")
     token, claims = issue_token(user, SECRET, ttl=timedelta(minutes=5))
     principal = principal_from_jwt(db, token, SECRET)
-    assert principal == Principal(user.id, "ana", "analyst", "jwt", None)
+    assert principal == Principal(
+        user.id, "ana", "analyst", "jwt", None, claims["jti"], claims["exp"]
+    )
     assert claims["exp"] - claims["iat"] == 300
 
 
 def test_expired_token_is_refused(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123")
+    user = users.create_user(db, "ana", "plum-kettle-42")
     past = datetime.now(UTC) - timedelta(hours=2)
     token, _ = issue_token(user, SECRET, ttl=timedelta(minutes=5), now=past)
     with pytest.raises(Unauthorized, match="expired") as err:
@@ -57,7 +59,7 @@ def test_expired_token_is_refused(db: Database) -> None:
 
 
 def test_token_signed_with_another_key_is_refused(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123")
+    user = users.create_user(db, "ana", "plum-kettle-42")
     token, _ = issue_token(
         user, "another-secret-key-that-is-also-long-enough", ttl=timedelta(minutes=5)
     )
@@ -84,7 +86,7 @@ def test_token_missing_a_required_claim_is_refused(claim: str) -> None:
 
 
 def test_session_token_is_not_accepted_as_api_token(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123")
+    user = users.create_user(db, "ana", "plum-kettle-42")
     token, _ = issue_token(user, SECRET, ttl=timedelta(minutes=5), typ="session")
     with pytest.raises(Unauthorized, match="session token"):
         decode_token(token, SECRET, typ="access")
@@ -110,7 +112,7 @@ def test_role_checks(role: str, minimum: str, allowed: bool) -> None:
 
 
 def test_revoked_api_token_is_refused(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123")
+    user = users.create_user(db, "ana", "plum-kettle-42")
     new = users.create_api_token(db, user.id, "laptop")
     assert new.token.startswith("nrt_")
     assert principal_from_api_token(db, new.token).username == "ana"
@@ -121,7 +123,7 @@ def test_revoked_api_token_is_refused(db: Database) -> None:
 
 
 def test_api_token_is_stored_only_as_a_hash(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123")
+    user = users.create_user(db, "ana", "plum-kettle-42")
     new = users.create_api_token(db, user.id, "ci")
     listed = users.list_api_tokens(db, user.id)
     assert listed[0]["prefix"] == new.token[:10]
@@ -129,7 +131,7 @@ def test_api_token_is_stored_only_as_a_hash(db: Database) -> None:
 
 
 def test_deactivated_user_tokens_stop_working(db: Database) -> None:
-    user = users.create_user(db, "ana", "password123")
+    user = users.create_user(db, "ana", "plum-kettle-42")
     token, _ = issue_token(user, SECRET, ttl=timedelta(minutes=5))
     users.update_user(db, user.id, is_active=False)
     with pytest.raises(Unauthorized, match="deactivated"):
@@ -137,29 +139,32 @@ def test_deactivated_user_tokens_stop_working(db: Database) -> None:
 
 
 def test_repeated_failed_logins_back_off(db: Database) -> None:
-    users.create_user(db, "ana", "password123")
+    users.create_user(db, "ana", "plum-kettle-42")
+    now = datetime.now(UTC)  # one instant: the first lock (1 s) outlasts a slow argon2 check
     for _ in range(3):
         with pytest.raises(Unauthorized, match="Wrong username or password"):
-            authenticate_password(db, "ana", "nope", client_ip="10.0.0.1", max_failures=3)
+            authenticate_password(db, "ana", "nope", client_ip="10.0.0.1", max_failures=3, now=now)
     with pytest.raises(TooManyRequests, match="Try again in") as err:
-        authenticate_password(db, "ana", "password123", client_ip="10.0.0.1", max_failures=3)
+        authenticate_password(
+            db, "ana", "plum-kettle-42", client_ip="10.0.0.1", max_failures=3, now=now
+        )
     assert err.value.details["retry_after"] >= 1
 
 
 def test_successful_login_clears_the_user_counter(db: Database) -> None:
-    users.create_user(db, "ana", "password123")
+    users.create_user(db, "ana", "plum-kettle-42")
     for _ in range(2):
         with pytest.raises(Unauthorized):
             authenticate_password(db, "ana", "nope", client_ip="ip", max_failures=3)
-    assert authenticate_password(db, "ana", "password123", client_ip="ip", max_failures=3)
+    assert authenticate_password(db, "ana", "plum-kettle-42", client_ip="ip", max_failures=3)
 
 
 @pytest.mark.parametrize(
     ("username", "password", "role", "code"),
     [
-        ("a", "password123", "analyst", "invalid_username"),
+        ("a", "plum-kettle-42", "analyst", "invalid_username"),
         ("ana", "short", "analyst", "weak_password"),
-        ("ana", "password123", "superuser", "invalid_role"),
+        ("ana", "plum-kettle-42", "superuser", "invalid_role"),
     ],
     ids=["short-username", "short-password", "unknown-role"],
 )
@@ -176,6 +181,6 @@ def test_bad_user_input_is_refused_naming_the_parameter(
 def test_duplicate_username_conflicts(db: Database) -> None:
     from narrate.errors import Conflict
 
-    users.create_user(db, "ana", "password123")
+    users.create_user(db, "ana", "plum-kettle-42")
     with pytest.raises(Conflict, match="already taken"):
-        users.create_user(db, "ana", "password456")
+        users.create_user(db, "ana", "plum-kettle-43")

@@ -37,6 +37,7 @@ __all__ = [
     "LoginAttempt",
     "Model",
     "ModelVersion",
+    "RevokedToken",
     "User",
     "new_id",
     "utcnow",
@@ -130,6 +131,17 @@ class LoginAttempt(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RevokedToken(Base):
+    """A signed-out JWT or session cookie, by its ``jti``, kept until it would expire."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Job(OwnedMixin, Base):

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from narrate.errors import InvalidInput
 from narrate.services import users
-from narrate.services.auth import authenticate_password, issue_token
+from narrate.services.auth import authenticate_password, issue_token, revoke_session
+from narrate.web.client_address import client_ip
 from narrate.web.deps import CurrentUser, Services
 
 __all__ = ["router"]
@@ -67,17 +68,22 @@ Credentials = Annotated[tuple[str, str], Depends(_credentials)]
 def token(request: Request, credentials: Credentials, services: Services) -> TokenOut:
     """Exchange username and password (JSON or form) for a bearer JWT."""
     username, password = credentials
-    ip = request.client.host if request.client else "unknown"
     user = authenticate_password(
         services.db,
         username,
         password,
-        client_ip=ip,
+        client_ip=client_ip(request),
         max_failures=services.settings.login_max_failures,
     )
     ttl = timedelta(minutes=services.settings.token_ttl_minutes)
     jwt_token, _ = issue_token(user, services.settings.secret_key or "", ttl=ttl)
     return TokenOut(access_token=jwt_token, expires_in=int(ttl.total_seconds()))
+
+
+@router.post("/auth/logout", status_code=204, summary="Revoke the bearer JWT in use")
+def logout(principal: CurrentUser, services: Services) -> None:
+    """Sign out: the JWT (or session cookie) this request carries stops working at once."""
+    revoke_session(services.db, principal)
 
 
 @router.get("/me", summary="Who am I")

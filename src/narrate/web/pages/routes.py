@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from narrate.errors import NarrateError, NotFound
+from narrate.errors import Forbidden, NarrateError, NotFound
 from narrate.services import users
-from narrate.services.auth import Principal, authenticate_password, issue_token
+from narrate.services.auth import Principal, authenticate_password, issue_token, revoke_session
+from narrate.web.client_address import client_ip
 from narrate.web.deps import SESSION_COOKIE, Services, get_principal, optional_principal
 from narrate.web.pages.stages import STAGES, stage_by_slug
 
@@ -19,6 +22,9 @@ __all__ = ["render", "router"]
 router = APIRouter(include_in_schema=False)
 
 PageUser = Annotated[Principal, Depends(get_principal)]
+
+LOGIN_CSRF_COOKIE = "narrate_login_csrf"
+"""Double-submit token of the sign-in form, which has no session (and so no session token)."""
 
 
 def render(
@@ -43,6 +49,41 @@ def _safe_next(target: str | None) -> str:
     return "/stages/upload"
 
 
+def _is_https(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _login_form(
+    request: Request, *, status_code: int = 200, token: str | None = None, **context: Any
+) -> Response:
+    """The sign-in form with a CSRF token in a hidden field and in a cookie (double submit)."""
+    token = token or secrets.token_urlsafe(24)
+    response = render(
+        request, "login.html", user=None, status_code=status_code, csrf_token=token, **context
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request),
+        path="/login",
+    )
+    return response
+
+
+def _check_login_csrf(request: Request, sent: str) -> None:
+    # A cross-site page cannot read or set our cookie, so it cannot echo it in the form:
+    # this stops login CSRF (signing a victim in to the attacker's account).
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not sent or not cookie or not hmac.compare_digest(sent, cookie):
+        raise Forbidden(
+            "The sign-in form's security token is missing or stale.",
+            code="csrf_failed",
+            hint="Reload the page and try again.",
+        )
+
+
 @router.get("/login")
 async def login_page(
     request: Request, user: Annotated[Principal | None, Depends(optional_principal)]
@@ -50,7 +91,7 @@ async def login_page(
     """The sign-in form (or straight on when already signed in)."""
     if user is not None:
         return RedirectResponse("/stages/upload", status_code=303)
-    return render(request, "login.html", user=None, next=request.query_params.get("next", ""))
+    return _login_form(request, next=request.query_params.get("next", ""))
 
 
 @router.post("/login")
@@ -60,29 +101,29 @@ def login_submit(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    """Check credentials and set the HttpOnly session cookie.
+    """Check the form's CSRF token and the credentials, then set the HttpOnly session cookie.
 
     A plain ``def``: argon2 and SQL are blocking, so FastAPI runs it in its thread pool.
     """
-    ip = request.client.host if request.client else "unknown"
     try:
+        _check_login_csrf(request, csrf_token)
         user = authenticate_password(
             services.db,
             username,
             password,
-            client_ip=ip,
+            client_ip=client_ip(request),
             max_failures=services.settings.login_max_failures,
         )
     except NarrateError as exc:
-        return render(
+        return _login_form(
             request,
-            "login.html",
-            user=None,
+            status_code=exc.status,
+            token=request.cookies.get(LOGIN_CSRF_COOKIE) if exc.code != "csrf_failed" else None,
             error=exc.message,
             next=next,
             username=username,
-            status_code=exc.status,
         )
     ttl = timedelta(minutes=services.settings.token_ttl_minutes)
     token, _ = issue_token(user, services.settings.secret_key or "", ttl=ttl, typ="session")
@@ -93,15 +134,21 @@ def login_submit(
         max_age=int(ttl.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
+        secure=_is_https(request),
         path="/",
     )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
 @router.post("/logout")
-def logout(_user: PageUser) -> Response:
-    """Clear the session cookie (CSRF-checked like every cookie-authenticated post)."""
+def logout(user: PageUser, services: Services) -> Response:
+    """Sign out: revoke the session token (a copied cookie stops working) and clear the cookie.
+
+    CSRF-checked like every cookie-authenticated post.
+    """
+    if user.via != "api_token":
+        revoke_session(services.db, user)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
