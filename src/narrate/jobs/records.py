@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from narrate.errors import InvalidState, NotFound
+from narrate.errors import InvalidState
+from narrate.services.visibility import SYSTEM, Owner, visible_filter, visible_job
 from narrate.storage.sql.database import Database
 from narrate.storage.sql.tables import Job, JobEvent, utcnow
 
@@ -54,20 +55,29 @@ def create_job(db: Database, owner_id: str, kind: str, params: dict[str, Any]) -
 
 
 def get_job(db: Database, job_id: str, *, owner_id: str | None = None) -> Job:
-    """Return a job, hiding other users' jobs unless ``owner_id`` is None (admin)."""
+    """Return a job by the one visibility rule (:mod:`narrate.services.visibility`).
+
+    Args:
+        db: The metadata database.
+        job_id: The job's id.
+        owner_id: The caller; None for an admin or the application itself.
+
+    Returns:
+        The job row.
+
+    Raises:
+        NotFound: no such job, another user's job, or a deleted one.
+    """
+    viewer = Owner(owner_id) if owner_id else SYSTEM
     with db.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or job.deleted_at is not None or (owner_id and job.owner_id != owner_id):
-            raise NotFound(f"No job with id '{job_id}'.", details={"job_id": job_id})
-        return job
+        return visible_job(s, viewer, job_id)
 
 
 def list_jobs(db: Database, *, owner_id: str | None, limit: int = 50) -> list[Job]:
     """Newest jobs first, only the owner's unless ``owner_id`` is None."""
     with db.session() as s:
-        q = select(Job).where(Job.deleted_at.is_(None)).order_by(Job.created_at.desc())
-        if owner_id:
-            q = q.where(Job.owner_id == owner_id)
+        viewer = Owner(owner_id) if owner_id else SYSTEM
+        q = select(Job).where(visible_filter(Job, viewer)).order_by(Job.created_at.desc())
         return list(s.scalars(q.limit(limit)))
 
 

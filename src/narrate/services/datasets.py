@@ -12,7 +12,6 @@ import json
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,14 @@ from narrate.core.data.expressions import filter_rows
 from narrate.core.data.readers import ReadOptions, read_table
 from narrate.core.data.types import apply_type_overrides, infer_types
 from narrate.errors import InvalidInput, NotFound
-from narrate.services.auth import Principal
 from narrate.services.new_blobs import NewBlobs
 from narrate.services.profiles import build_profile
+from narrate.services.visibility import (
+    Owner,
+    visible_dataset,
+    visible_dataset_version,
+    visible_filter,
+)
 from narrate.storage.sql.tables import Dataset, DatasetVersion, utcnow
 
 __all__ = [
@@ -43,19 +47,6 @@ __all__ = [
     "update_dataset",
     "version_to_dict",
 ]
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who acts: the user id and whether they may see everything."""
-
-    user_id: str
-    is_admin: bool = False
-
-    @classmethod
-    def of(cls, principal: Principal) -> Owner:
-        """The owner view of an authenticated caller."""
-        return cls(principal.user_id, principal.is_admin)
 
 
 def frame_to_parquet(df: pl.DataFrame, dest: Path) -> Path:
@@ -231,24 +222,10 @@ def version_to_dict(v: DatasetVersion) -> dict[str, Any]:
     }
 
 
-def _visible(s: Session, owner: Owner, dataset_id: str, *, deleted: bool = False) -> Dataset:
-    d = s.get(Dataset, dataset_id)
-    if d is None or (not owner.is_admin and d.owner_id != owner.user_id):
-        raise NotFound(f"No dataset with id '{dataset_id}'.", details={"dataset_id": dataset_id})
-    if (d.deleted_at is not None) != deleted:
-        state = "deleted" if d.deleted_at is not None else "not deleted"
-        raise NotFound(
-            f"Dataset '{dataset_id}' is {state}.",
-            details={"dataset_id": dataset_id},
-            hint="Restore it first." if d.deleted_at is not None else None,
-        )
-    return d
-
-
 def get_dataset(container: Container, owner: Owner, dataset_id: str) -> dict[str, Any]:
     """A dataset with its current version."""
     with container.db.session() as s:
-        d = _visible(s, owner, dataset_id)
+        d = visible_dataset(s, owner, dataset_id)
         v = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
         return {**dataset_to_dict(d), "version": version_to_dict(v) if v else None}
 
@@ -258,9 +235,7 @@ def list_datasets(
 ) -> dict[str, Any]:
     """The caller's datasets (everyone's for admins), newest first, paginated."""
     with container.db.session() as s:
-        q = select(Dataset).where(Dataset.deleted_at.is_(None))
-        if not owner.is_admin:
-            q = q.where(Dataset.owner_id == owner.user_id)
+        q = select(Dataset).where(visible_filter(Dataset, owner))
         total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
         rows = s.scalars(q.order_by(Dataset.updated_at.desc()).offset(offset).limit(limit))
         items = []
@@ -277,14 +252,13 @@ def list_datasets(
 
 
 def get_version(container: Container, owner: Owner, version_id: str) -> DatasetVersion:
-    """A version the caller may see."""
+    """A version the caller may see (see :mod:`narrate.services.visibility`).
+
+    Raises:
+        NotFound: no such version for this caller, or it or its dataset is deleted.
+    """
     with container.db.session() as s:
-        v = s.get(DatasetVersion, version_id)
-        if v is None or (not owner.is_admin and v.owner_id != owner.user_id):
-            raise NotFound(
-                f"No dataset version with id '{version_id}'.", details={"version_id": version_id}
-            )
-        return v
+        return visible_dataset_version(s, owner, version_id)
 
 
 def load_frame(container: Container, version: DatasetVersion) -> pl.DataFrame:
@@ -309,7 +283,7 @@ def update_dataset(
     and class-imbalance warnings and the narrative follow it.
     """
     with container.db.session() as s:
-        d = _visible(s, owner, dataset_id)
+        d = visible_dataset(s, owner, dataset_id)
         if name is not None:
             if not name.strip():
                 raise InvalidInput("A dataset name can't be empty.", details={"parameter": "name"})
@@ -384,13 +358,13 @@ def _reprofile(container: Container, s: Session, dataset: Dataset, version: Data
 def delete_dataset(container: Container, owner: Owner, dataset_id: str) -> None:
     """Soft-delete a dataset (restorable)."""
     with container.db.session() as s:
-        _visible(s, owner, dataset_id).deleted_at = utcnow()
+        visible_dataset(s, owner, dataset_id).deleted_at = utcnow()
 
 
 def restore_dataset(container: Container, owner: Owner, dataset_id: str) -> dict[str, Any]:
     """Undo a soft delete."""
     with container.db.session() as s:
-        _visible(s, owner, dataset_id, deleted=True).deleted_at = None
+        visible_dataset(s, owner, dataset_id, deleted=True).deleted_at = None
     return get_dataset(container, owner, dataset_id)
 
 
@@ -436,7 +410,7 @@ def profile_bytes(container: Container, version: DatasetVersion) -> bytes:
 def list_versions(container: Container, owner: Owner, dataset_id: str) -> list[dict[str, Any]]:
     """A dataset's versions, oldest first."""
     with container.db.session() as s:
-        _visible(s, owner, dataset_id)
+        visible_dataset(s, owner, dataset_id)
         rows = s.scalars(
             select(DatasetVersion)
             .where(DatasetVersion.dataset_id == dataset_id)
@@ -470,7 +444,7 @@ def get_rows(
 ) -> dict[str, Any]:
     """A page of a version's rows, optionally filtered and sorted."""
     with container.db.session() as s:
-        d = _visible(s, owner, dataset_id)
+        d = visible_dataset(s, owner, dataset_id)
         vid = version_id or d.current_version_id
         v = s.get(DatasetVersion, vid) if vid else None
         if v is None or v.dataset_id != dataset_id:

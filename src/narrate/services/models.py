@@ -25,10 +25,24 @@ from narrate.services.training import (
     save_model_version,
     visible_model,
 )
-from narrate.storage.sql.tables import Dataset, Evaluation, Model, ModelVersion
+from narrate.services.visibility import (
+    is_visible,
+    visible_evaluation,
+    visible_filter,
+    visible_model_version,
+)
+from narrate.storage.sql.tables import (
+    Dataset,
+    DatasetVersion,
+    Evaluation,
+    Model,
+    ModelVersion,
+    utcnow,
+)
 
 __all__ = [
     "compare",
+    "delete_model",
     "evaluate_on_version",
     "get_current_evaluation",
     "get_evaluation",
@@ -40,6 +54,7 @@ __all__ = [
     "model_artifact",
     "model_card",
     "refit_job",
+    "restore_model",
     "start_refit",
 ]
 
@@ -47,9 +62,7 @@ __all__ = [
 def list_models(container: Container, owner: Owner) -> list[dict[str, Any]]:
     """The caller's models, newest first, with the current version's headline metric."""
     with container.db.session() as s:
-        q = select(Model).where(Model.deleted_at.is_(None)).order_by(Model.created_at.desc())
-        if not owner.is_admin:
-            q = q.where(Model.owner_id == owner.user_id)
+        q = select(Model).where(visible_filter(Model, owner)).order_by(Model.created_at.desc())
         out = []
         for m in s.scalars(q):
             mv = s.get(ModelVersion, m.current_version_id) if m.current_version_id else None
@@ -156,12 +169,7 @@ def get_current_evaluation(container: Container, owner: Owner, model_id: str) ->
 
 def _visible_version(container: Container, owner: Owner, mv_id: str) -> ModelVersion:
     with container.db.session() as s:
-        mv = s.get(ModelVersion, mv_id)
-        if mv is None or (not owner.is_admin and mv.owner_id != owner.user_id):
-            raise NotFound(
-                f"No model version with id '{mv_id}'.", details={"model_version_id": mv_id}
-            )
-        return mv
+        return visible_model_version(s, owner, mv_id)
 
 
 def get_model_version(container: Container, owner: Owner, mv_id: str) -> dict[str, Any]:
@@ -191,24 +199,26 @@ def _evaluation_body(container: Container, evaluation_id: str) -> dict[str, Any]
 def get_evaluation(container: Container, owner: Owner, evaluation_id: str) -> dict[str, Any]:
     """One stored evaluation in full (metrics, charts data, narrative)."""
     with container.db.session() as s:
-        ev = s.get(Evaluation, evaluation_id)
-        if ev is None or (not owner.is_admin and ev.owner_id != owner.user_id):
-            raise NotFound(
-                f"No evaluation with id '{evaluation_id}'.",
-                details={"evaluation_id": evaluation_id},
-            )
+        visible_evaluation(s, owner, evaluation_id)
     return _evaluation_body(container, evaluation_id)
 
 
 def list_evaluations(container: Container, owner: Owner, mv_id: str) -> list[dict[str, Any]]:
-    """Evaluations stored for a model version, oldest first."""
-    _visible_version(container, owner, mv_id)
+    """Evaluations stored for a model version that the caller may see, oldest first.
+
+    Evaluations run on a version of a since-deleted dataset are left out.
+    """
     with container.db.session() as s:
-        rows = s.scalars(
-            select(Evaluation)
-            .where(Evaluation.model_version_id == mv_id)
-            .order_by(Evaluation.created_at)
-        )
+        visible_model_version(s, owner, mv_id)
+        rows = [
+            e
+            for e in s.scalars(
+                select(Evaluation)
+                .where(Evaluation.model_version_id == mv_id)
+                .order_by(Evaluation.created_at)
+            )
+            if is_visible(s, owner, e)
+        ]
         return [
             {
                 "id": e.id,
@@ -383,6 +393,28 @@ def refit_job(ctx: JobContext) -> dict[str, Any]:
     return {"model_id": m.id, "model_version_id": mv}
 
 
+def delete_model(container: Container, owner: Owner, model_id: str) -> None:
+    """Soft-delete a model (restorable): its versions, evaluations and artifacts are
+    hidden with it.
+
+    Raises:
+        NotFound: no such model for this caller, or it is already deleted.
+    """
+    with container.db.session() as s:
+        visible_model(s, owner, model_id).deleted_at = utcnow()
+
+
+def restore_model(container: Container, owner: Owner, model_id: str) -> dict[str, Any]:
+    """Undo a model's soft delete.
+
+    Raises:
+        NotFound: no such model for this caller, or it is not deleted.
+    """
+    with container.db.session() as s:
+        visible_model(s, owner, model_id, deleted=True).deleted_at = None
+    return get_model(container, owner, model_id)
+
+
 def compare(container: Container, owner: Owner, model_version_ids: list[str]) -> dict[str, Any]:
     """Side-by-side metrics of two or more model versions (holdout evaluations)."""
     if len(model_version_ids) < 2:
@@ -443,8 +475,12 @@ def model_card(container: Container, owner: Owner, mv_id: str, fmt: str) -> str:
     detail = get_model_version(container, owner, mv_id)
     with container.db.session() as s:
         m = s.get(Model, detail["model_id"])
-        dataset = s.get(Dataset, m.dataset_id) if m else None
-    version = get_version(container, owner, detail["dataset_version_id"])
+        # The model stays usable after its training dataset is deleted; the card then
+        # says so instead of describing data the caller can no longer see.
+        version = s.get(DatasetVersion, detail["dataset_version_id"])
+        if not is_visible(s, owner, version):
+            version = None
+        dataset = s.get(Dataset, version.dataset_id) if version else None
     result = {**detail["details"], "leaderboard": detail["leaderboard"], "config": detail["config"]}
     context = {
         "title": f"Model card: {m.name if m else detail['model_id']} (version {detail['number']})",
@@ -452,10 +488,10 @@ def model_card(container: Container, owner: Owner, mv_id: str, fmt: str) -> str:
         "evaluation": detail["evaluation"] or {},
         "narrative": detail["narrative"],
         "data_summary": {
-            "dataset": dataset.name if dataset else "",
-            "dataset version": version.number,
-            "rows": version.n_rows,
-            "columns": version.n_columns,
+            "dataset": dataset.name if dataset else "(deleted)",
+            "dataset version": version.number if version else "",
+            "rows": version.n_rows if version else "",
+            "columns": version.n_columns if version else "",
             "model family": detail["family"],
             "model size (bytes)": detail["size_bytes"],
             "serving copy": _serving_summary(detail["details"].get("serving")),

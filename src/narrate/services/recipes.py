@@ -37,6 +37,11 @@ from narrate.services.datasets import (
     store_version,
     version_to_dict,
 )
+from narrate.services.visibility import (
+    visible_dataset,
+    visible_dataset_version,
+    visible_filter,
+)
 from narrate.storage.sql.tables import Dataset, DatasetVersion, Model, ModelVersion, utcnow
 
 __all__ = [
@@ -99,15 +104,7 @@ def _base(
     container: Container, owner: Owner, dataset_id: str, version_id: str | None
 ) -> tuple[Dataset, DatasetVersion]:
     with container.db.session() as s:
-        dataset = s.get(Dataset, dataset_id)
-        if (
-            dataset is None
-            or dataset.deleted_at is not None
-            or (not owner.is_admin and dataset.owner_id != owner.user_id)
-        ):
-            raise NotFound(
-                f"No dataset with id '{dataset_id}'.", details={"dataset_id": dataset_id}
-            )
+        dataset = visible_dataset(s, owner, dataset_id)
         vid = version_id or dataset.current_version_id
     version = get_version(container, owner, vid or "")
     if version.dataset_id != dataset_id:
@@ -394,19 +391,21 @@ def lineage(container: Container, owner: Owner, version_id: str) -> dict[str, An
         for v in rows
         if v.parent_version_id
     ]
-    models = _model_children(container, [v.id for v in rows])
+    models = _model_children(container, owner, [v.id for v in rows])
     nodes += models["nodes"]
     edges += models["edges"]
     return {"dataset_id": version.dataset_id, "nodes": nodes, "edges": edges}
 
 
-def _model_children(container: Container, version_ids: list[str]) -> dict[str, list[Any]]:
-    """Model versions trained on these dataset versions, as lineage children."""
+def _model_children(
+    container: Container, owner: Owner, version_ids: list[str]
+) -> dict[str, list[Any]]:
+    """Model versions trained on these dataset versions that the caller may see."""
     with container.db.session() as s:
         rows = s.execute(
             select(ModelVersion, Model.name)
             .join(Model, Model.id == ModelVersion.model_id)
-            .where(ModelVersion.dataset_version_id.in_(version_ids), Model.deleted_at.is_(None))
+            .where(ModelVersion.dataset_version_id.in_(version_ids), visible_filter(Model, owner))
             .order_by(ModelVersion.created_at)
         ).all()
     nodes = [
@@ -489,10 +488,8 @@ def reproduce_version(container: Container, owner: Owner, version_id: str) -> di
 
 def restore_version(container: Container, owner: Owner, version_id: str) -> dict[str, Any]:
     """Make an older version the dataset's working version (nothing is deleted)."""
-    version = get_version(container, owner, version_id)
     with container.db.session() as s:
-        dataset = s.get(Dataset, version.dataset_id)
-        if dataset is None or dataset.deleted_at is not None:
-            raise NotFound(f"The dataset of version '{version_id}' is deleted.")
+        version = visible_dataset_version(s, owner, version_id)
+        dataset = visible_dataset(s, owner, version.dataset_id)
         dataset.current_version_id, dataset.updated_at = version.id, utcnow()
     return version_to_dict(version)

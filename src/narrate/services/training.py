@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from narrate.bootstrap import Container
 from narrate.core.automl import (
@@ -40,7 +39,8 @@ from narrate.errors import InvalidInput, NotFound
 from narrate.jobs.context import JobCancelled, JobContext
 from narrate.jobs.records import create_job
 from narrate.services.datasets import Owner, cached_frame, get_version, load_frame
-from narrate.storage.sql.tables import Dataset, DatasetVersion, Evaluation, Model, ModelVersion
+from narrate.services.visibility import visible_dataset, visible_model
+from narrate.storage.sql.tables import DatasetVersion, Evaluation, Model, ModelVersion
 
 __all__ = [
     "FAMILIES",
@@ -72,17 +72,6 @@ DEFAULT_METRIC_BY_TASK = DEFAULT_METRICS
 REFIT_ENTRY = "narrate.services.models:refit_job"
 
 
-def visible_model(s: Session, owner: Owner, model_id: str) -> Model:
-    m = s.get(Model, model_id)
-    if (
-        m is None
-        or m.deleted_at is not None
-        or (not owner.is_admin and m.owner_id != owner.user_id)
-    ):
-        raise NotFound(f"No model with id '{model_id}'.", details={"model_id": model_id})
-    return m
-
-
 def prepare_training(
     container: Container, owner: Owner, dataset_id: str, options: dict[str, Any]
 ) -> tuple[Model, str]:
@@ -92,15 +81,7 @@ def prepare_training(
         InvalidInput: no target, an unusable target, or invalid training options.
     """
     with container.db.session() as s:
-        dataset = s.get(Dataset, dataset_id)
-        if (
-            dataset is None
-            or dataset.deleted_at is not None
-            or (not owner.is_admin and dataset.owner_id != owner.user_id)
-        ):
-            raise NotFound(
-                f"No dataset with id '{dataset_id}'.", details={"dataset_id": dataset_id}
-            )
+        dataset = visible_dataset(s, owner, dataset_id)
         version_id = options.pop("version_id", None) or dataset.current_version_id
         target = options.get("target") or dataset.target
         name = options.pop("name", None) or f"{dataset.name} → {target}"
@@ -117,6 +98,11 @@ def prepare_training(
             f"Training options are invalid: {exc}", details={"parameter": "config"}
         ) from exc
     version = get_version(container, owner, version_id or "")
+    if version.dataset_id != dataset_id:
+        raise NotFound(
+            f"Version '{version.id}' does not belong to dataset '{dataset_id}'.",
+            details={"parameter": "version_id", "version_id": version.id},
+        )
     frame = cached_frame(container, version)
     sample = frame.head(20_000).to_pandas()
     problem = detect_problem(

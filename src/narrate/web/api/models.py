@@ -127,6 +127,19 @@ def get_model(model_id: str, principal: CurrentUser, services: Services) -> dict
     return registry.get_model(services, Owner.of(principal), model_id)
 
 
+@router.delete("/models/{model_id}", status_code=204, summary="Delete a model (restorable)")
+def delete_model(model_id: str, principal: AnalystUser, services: Services) -> None:
+    """Soft-delete: the model, its versions, evaluations and downloads answer 404 until
+    restored."""
+    registry.delete_model(services, Owner.of(principal), model_id)
+
+
+@router.post("/models/{model_id}/restore", summary="Undo a model's delete")
+def restore_model(model_id: str, principal: AnalystUser, services: Services) -> dict[str, Any]:
+    """Bring a deleted model back."""
+    return registry.restore_model(services, Owner.of(principal), model_id)
+
+
 @router.get("/models/{model_id}/leaderboard", summary="The leaderboard, live while training")
 def leaderboard(model_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
     """Candidates ranked by cross-validated score; ``live`` while the job still runs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -100,8 +101,12 @@ def train_page(
     """Training form, live progress and leaderboard, and the list of trained models."""
     owner = Owner.of(user)
     followed = registry.get_model(services, owner, model) if model else None
-    dataset_id = dataset or (followed["dataset_id"] if followed else None)
-    info = data_svc.get_dataset(services, owner, dataset_id) if dataset_id else None
+    info = data_svc.get_dataset(services, owner, dataset) if dataset else None
+    if info is None and followed:
+        # A model stays visible after its training dataset is deleted; the form is then
+        # shown without a dataset rather than refusing the page.
+        with contextlib.suppress(NotFound):
+            info = data_svc.get_dataset(services, owner, followed["dataset_id"])
     version = (info or {}).get("version") or {}
     column_records = version.get("columns") or []
     return render(
