@@ -97,10 +97,8 @@ def check_password(password: str, username: str = "") -> None:
         )
     result = zxcvbn(password, user_inputs=[username] if username else None)
     if result["score"] < MIN_PASSWORD_SCORE:
-        feedback = result["feedback"]
-        why = (feedback.get("warning") or "it follows a pattern that is quick to guess").rstrip(
-            "."
-        )
+        warning = result["feedback"].get("warning") or "it follows a pattern quick to guess"
+        why = warning.rstrip(".")
         raise InvalidInput(
             f"Parameter 'password' is too easy to guess: {why[0].lower()}{why[1:]}.",
             code="weak_password",
