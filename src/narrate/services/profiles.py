@@ -1,17 +1,20 @@
-"""Build the stored profile of a version: statistics, warnings, PII and the narrative."""
+"""Build the stored profile of a version (statistics, warnings, PII and the narrative),
+and present it with personal data masked."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
 
-from narrate.core.data.pii import detect_pii
+from narrate.core.data.pii import detect_pii, mask_profile
 from narrate.core.data.profile import profile_frame
 from narrate.core.data.quality import find_warnings
 from narrate.core.narrative.data import describe_dataset
+from narrate.errors import Forbidden
 
-__all__ = ["build_profile"]
+__all__ = ["build_profile", "present_profile"]
 
 
 def build_profile(
@@ -29,3 +32,37 @@ def build_profile(
     profile["pii"] = pii
     profile["narrative"] = describe_dataset(profile, warnings, pii, name=name, target=target)
     return profile
+
+
+def present_profile(data: bytes, *, owner_id: str, viewer_id: str, reveal: bool = False) -> bytes:
+    """The stored profile as shown to a caller: detected personal data masked.
+
+    The stored profile keeps raw values (older profiles hold them too), so masking
+    happens here, on the way out, for every transport. Revealing is for the dataset's
+    owner only (not admins: seeing other people's data is not part of administering it).
+
+    Args:
+        data: The stored profile JSON.
+        owner_id: The id of the user who owns the dataset version.
+        viewer_id: The id of the user asking.
+        reveal: Show the raw values of personal-data columns.
+
+    Returns:
+        The profile JSON; masked ones carry ``"pii_masked": true``.
+
+    Raises:
+        Forbidden: ``reveal`` asked by someone other than the owner.
+    """
+    if reveal:
+        if viewer_id != owner_id:
+            raise Forbidden(
+                "Only the dataset's owner can reveal its personal data.",
+                code="reveal_forbidden",
+                hint="Ask the owner, or view the profile without reveal=true (values masked).",
+                details={"parameter": "reveal"},
+            )
+        return data
+    profile = json.loads(data)
+    if not profile.get("pii"):
+        return data
+    return json.dumps(mask_profile(profile)).encode()

@@ -13,6 +13,7 @@ need a larger share (80%).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import re
@@ -23,7 +24,15 @@ import polars as pl
 
 from narrate.core.data.types import ColumnKind
 
-__all__ = ["PII_ACTIONS", "PII_KINDS", "detect_pii", "hash_value", "mask_value", "pii_fix"]
+__all__ = [
+    "PII_ACTIONS",
+    "PII_KINDS",
+    "detect_pii",
+    "hash_value",
+    "mask_profile",
+    "mask_value",
+    "pii_fix",
+]
 
 PII_KINDS = ("email", "phone", "credit_card", "iban", "ip_address", "national_id", "person_name")
 _SAMPLE = 10_000
@@ -143,9 +152,10 @@ def detect_pii(df: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[dict[str,
         recipe step.
     """
     found = []
-    for name in df.columns:
+    schema = dict(df.schema)  # once: each ``.schema`` call walks every column
+    for name, dtype in schema.items():
         kind = kinds.get(name)
-        is_integer = kind == ColumnKind.INTEGER and df.schema[name].is_integer()
+        is_integer = kind == ColumnKind.INTEGER and dtype.is_integer()
         if kind not in _CHECKED_KINDS and not is_integer:
             continue
         values = df.get_column(name).drop_nulls()
@@ -255,3 +265,87 @@ def hash_value(value: str, salt: str | bytes) -> str:
     if not salt_bytes:
         raise ValueError("hash_value needs a non-empty salt")
     return hashlib.sha256(salt_bytes + b"\x00" + value.encode()).hexdigest()
+
+
+# Statistics of a numeric personal-data column (card or phone numbers stored as integers)
+# that are, or bound, actual values: the histogram's edges start and end at min and max.
+_VALUE_STATISTICS = ("mean", "std", "skew", "quantiles", "histogram", "outlier_bounds")
+# Shorter raw values are not searched for in sentences: "1" would mangle every count.
+_MIN_REPLACED_CHARS = 4
+
+
+def mask_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """Mask every value of the profile's personal-data columns, wherever the profile shows it.
+
+    The column's top values, min/max, non-number examples and the target's classes
+    are masked with :func:`mask_value` (as the PII findings' examples are);
+    statistics that reveal numeric values (quantiles, histogram, ...) are left out, and
+    any raw value quoted in a warning or the narrative is replaced by its masked form.
+
+    Args:
+        profile: A stored profile (``profile_frame`` output with ``pii`` findings).
+
+    Returns:
+        A masked copy (the input is not changed), with ``pii_masked`` set to True.
+    """
+    masked = copy.deepcopy(profile)
+    replacements: dict[str, str] = {}
+    for finding in masked.get("pii") or []:
+        name, kind = finding.get("column"), finding.get("kind")
+        column = (masked.get("columns") or {}).get(name)
+        if column is not None:
+            _mask_column(column, kind, replacements)
+        target = masked.get("target")
+        if isinstance(target, dict) and target.get("column") == name:
+            _mask_entries(target.get("classes") or [], kind, replacements)
+    for key in ("warnings", "narrative"):
+        if key in masked:
+            masked[key] = _replace_quoted(masked[key], replacements)
+    masked["pii_masked"] = True
+    return masked
+
+
+def _mask_one(value: Any, kind: str | None, replacements: dict[str, str]) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    raw = str(value)
+    hidden = mask_value(raw, kind)
+    if len(raw) >= _MIN_REPLACED_CHARS:
+        replacements[raw] = hidden
+    return hidden
+
+
+def _mask_entries(entries: list[dict[str, Any]], kind: str | None, found: dict[str, str]) -> None:
+    for entry in entries:
+        if isinstance(entry, dict) and "value" in entry:
+            entry["value"] = _mask_one(entry["value"], kind, found)
+
+
+def _mask_column(column: dict[str, Any], kind: str | None, found: dict[str, str]) -> None:
+    _mask_entries(column.get("top_values") or [], kind, found)
+    for key in ("min", "max"):
+        if key in column:
+            column[key] = _mask_one(column[key], kind, found)
+    for key in _VALUE_STATISTICS:
+        column.pop(key, None)
+    numeric_text = column.get("numeric_text")
+    if isinstance(numeric_text, dict):
+        numeric_text["examples"] = [
+            _mask_one(v, kind, found) for v in numeric_text.get("examples") or []
+        ]
+
+
+def _replace_quoted(value: Any, replacements: dict[str, str]) -> Any:
+    """``value`` with every raw personal value inside its strings replaced (longest first,
+    so a value that contains another is replaced whole)."""
+    if not replacements:
+        return value
+    if isinstance(value, str):
+        for raw in sorted(replacements, key=len, reverse=True):
+            value = value.replace(raw, replacements[raw])
+        return value
+    if isinstance(value, list):
+        return [_replace_quoted(item, replacements) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace_quoted(item, replacements) for key, item in value.items()}
+    return value

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from narrate.services import datasets as svc
 from narrate.services.auth import Principal
 from narrate.services.datasets import Owner
+from narrate.services.profiles import present_profile
 from narrate.web.deps import Services, get_principal
 from narrate.web.pages import charts
 from narrate.web.pages.routes import render
@@ -38,9 +39,17 @@ def upload_page(request: Request, user: PageUser, services: Services) -> Respons
 
 @router.get("/stages/clean")
 def clean_page(
-    request: Request, user: PageUser, services: Services, dataset: str | None = None
+    request: Request,
+    user: PageUser,
+    services: Services,
+    dataset: str | None = None,
+    reveal: bool = False,
 ) -> Response:
-    """The profile of a dataset: narrative, warnings, PII, charts; or a dataset picker."""
+    """The profile of a dataset: narrative, warnings, PII, charts; or a dataset picker.
+
+    Values of personal-data columns are masked in every part of the page (statistics,
+    charts, warnings, narrative) unless the dataset's owner asks ``reveal=true``.
+    """
     owner = Owner.of(user)
     stage = stage_by_slug("clean")
     if dataset is None:
@@ -48,7 +57,13 @@ def clean_page(
         return render(request, "clean.html", user=user, stage=stage, datasets=page["items"])
     info = svc.get_dataset(services, owner, dataset)
     version = svc.get_version(services, owner, info["version_id"])
-    profile: dict[str, Any] = json.loads(svc.profile_bytes(services, version))
+    shown = present_profile(
+        svc.profile_bytes(services, version),
+        owner_id=version.owner_id,
+        viewer_id=user.user_id,
+        reveal=reveal,
+    )
+    profile: dict[str, Any] = json.loads(shown)
     return render(
         request,
         "clean.html",
@@ -58,6 +73,8 @@ def clean_page(
         version=svc.version_to_dict(version),
         profile=profile,
         charts=charts.profile_charts(profile),
+        revealed=reveal,
+        is_owner=version.owner_id == user.user_id,
     )
 
 
