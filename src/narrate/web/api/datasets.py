@@ -19,6 +19,7 @@ from narrate.core.data.readers import ReadOptions, check_media_type
 from narrate.errors import BadRequest, InvalidInput, TooLarge
 from narrate.services import datasets as svc
 from narrate.services.datasets import Owner
+from narrate.services.profiles import present_profile
 from narrate.services.spool import upload_spool
 from narrate.web.deps import AnalystUser, CurrentUser, Offset, Services
 
@@ -325,19 +326,42 @@ def download(
     )
 
 
+Reveal = Annotated[
+    bool, Query(description="Show personal-data values unmasked (the dataset's owner only)")
+]
+
+
+def _shown_profile(data: bytes, owner_id: str, viewer_id: str, reveal: bool) -> Response:
+    shown = present_profile(data, owner_id=owner_id, viewer_id=viewer_id, reveal=reveal)
+    return Response(shown, media_type="application/json")
+
+
 @router.get("/versions/{version_id}/profile", summary="The stored profile of a version")
-def version_profile(version_id: str, principal: CurrentUser, services: Services) -> Response:
-    """Per-column statistics, warnings, PII findings and the narrative (precomputed)."""
+def version_profile(
+    version_id: str,
+    principal: CurrentUser,
+    services: Services,
+    reveal: Reveal = False,
+) -> Response:
+    """Per-column statistics, warnings, PII findings and the narrative (precomputed);
+    values of personal-data columns are masked unless the owner asks ``reveal=true``."""
     version = svc.get_version(services, Owner.of(principal), version_id)
-    return Response(svc.profile_bytes(services, version), media_type="application/json")
+    data = svc.profile_bytes(services, version)
+    return _shown_profile(data, version.owner_id, principal.user_id, reveal)
 
 
 @router.get("/datasets/{dataset_id}/profile", summary="The profile of the current version")
-def dataset_profile(dataset_id: str, principal: CurrentUser, services: Services) -> Response:
-    """The current version's stored profile."""
+def dataset_profile(
+    dataset_id: str,
+    principal: CurrentUser,
+    services: Services,
+    reveal: Reveal = False,
+) -> Response:
+    """The current version's stored profile (personal data masked unless ``reveal``)."""
     owner = Owner.of(principal)
     version_id = svc.get_dataset(services, owner, dataset_id)["version_id"]
     if version_id is None:
         raise InvalidInput("This dataset has no version yet.", code="no_version")
     version = svc.get_version(services, owner, version_id)
-    return Response(svc.profile_bytes(services, version), media_type="application/json")
+    data = svc.profile_bytes(services, version)
+    return _shown_profile(data, version.owner_id, principal.user_id, reveal)
