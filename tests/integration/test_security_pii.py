@@ -7,6 +7,7 @@ one raw value, and ``reveal=true`` shows them to the owner only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.conftest import login
 from tests.support.servers import AppServer
 
 from narrate.bootstrap import Container
+from narrate.core.data.pii import mask_profile
 from narrate.services import users
 
 OWNER_PASSWORD = "owner-password-123"
@@ -160,3 +162,19 @@ def test_reveal_must_be_a_boolean(owner: httpx.Client, dataset: dict[str, Any], 
     r = owner.get(f"/api/v1/datasets/{dataset['id']}/profile", params={"reveal": value})
     assert r.status_code == 422
     assert "reveal" in r.text
+
+
+def test_mask_profile_masks_a_personal_target_and_leaves_its_input_alone() -> None:
+    profile = {
+        "pii": [{"column": "email", "kind": "email"}],
+        "columns": {"email": {"top_values": [{"value": "ann.lee@example.org", "count": 3}]}},
+        "target": {"column": "email", "classes": [{"value": "ann.lee@example.org", "count": 3}]},
+        "warnings": [{"message": "'email' is 'ann.lee@example.org' in 99% of rows"}],
+        "narrative": "The most common is 'ann.lee@example.org'.",
+    }
+    before = json.dumps(profile)
+    masked = mask_profile(profile)
+    assert json.dumps(profile) == before
+    assert "ann.lee" not in json.dumps(masked)
+    assert masked["target"]["classes"][0]["value"] == "a***@example.org"
+    assert masked["narrative"] == "The most common is 'a***@example.org'."

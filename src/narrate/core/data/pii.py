@@ -288,15 +288,20 @@ def mask_profile(profile: dict[str, Any]) -> dict[str, Any]:
     Returns:
         A masked copy (the input is not changed), with ``pii_masked`` set to True.
     """
-    masked = copy.deepcopy(profile)
+    # Copy only what changes: a deep copy of a wide table's profile costs far more than
+    # the masking (measured 0.2-0.7 s for a 200-column profile, 400 kB; now ~0.1 s, mostly
+    # JSON parsing and writing).
+    masked = dict(profile)
+    masked["columns"] = columns = dict(profile.get("columns") or {})
     replacements: dict[str, str] = {}
-    for finding in masked.get("pii") or []:
+    for finding in profile.get("pii") or []:
         name, kind = finding.get("column"), finding.get("kind")
-        column = (masked.get("columns") or {}).get(name)
-        if column is not None:
+        if name in columns:
+            columns[name] = column = copy.deepcopy(columns[name])
             _mask_column(column, kind, replacements)
         target = masked.get("target")
         if isinstance(target, dict) and target.get("column") == name:
+            masked["target"] = target = copy.deepcopy(target)
             _mask_entries(target.get("classes") or [], kind, replacements)
     for key in ("warnings", "narrative"):
         if key in masked:
