@@ -110,6 +110,38 @@ def test_kill_9_of_the_server_takes_its_worker_processes_with_it(tmp_path: Path)
         time.sleep(0.1)
 
 
+_WATCHED_CHILD = """
+import os, sys, threading, time
+from narrate.jobs.workers import _watch_parent
+threading.Thread(target=_watch_parent, args=(int(sys.argv[1]),), daemon=True).start()
+time.sleep(60)
+"""
+_PARENT = """
+import os, subprocess, sys
+child = subprocess.Popen(
+    [sys.executable, "-c", sys.argv[1], str(os.getpid())],
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+print(child.pid, flush=True)
+os._exit(0)  # dies without ending the child, as a crash would
+"""
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_watchdog_ends_a_worker_whose_parent_died_without_the_linux_signal() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _PARENT, _WATCHED_CHILD], capture_output=True, text=True, check=True
+    )
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while not _is_gone(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the watchdog did not end the orphaned process")
+        time.sleep(0.05)
+
+
 def _dead_pid() -> int:
     done = subprocess.Popen(["true"])
     done.wait()
