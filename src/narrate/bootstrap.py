@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from narrate.config import Settings
+from narrate.core.data.expressions import configure_expression_limits
 from narrate.jobs.executors import JobExecutor, LocalProcessExecutor
 from narrate.storage.blobs import FsspecBlobStore
 from narrate.storage.sql.database import Database
@@ -51,6 +52,7 @@ def build_blob_store(settings: Settings) -> FsspecBlobStore:
 
 def build_container(settings: Settings, *, with_executor: bool = True) -> Container:
     """Wire the database, blob store and (optionally) the local job executor."""
+    configure_expression_limits(settings.max_expression_chars, settings.max_expression_depth)
     executor = LocalProcessExecutor(settings) if with_executor else None
     return Container(
         settings, Database(settings.resolved_database_url), build_blob_store(settings), executor

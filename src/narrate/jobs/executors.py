@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from narrate.config import Settings
+from narrate.core.data.expressions import configure_expression_limits
 from narrate.errors import NarrateError, StorageUnavailable
 from narrate.jobs.context import JobCancelled, JobContext
 from narrate.jobs.records import (
@@ -68,6 +69,7 @@ def _resources(settings_json: str) -> tuple[Settings, Database, FsspecBlobStore]
         from narrate.bootstrap import build_blob_store
 
         settings = Settings.model_validate_json(settings_json)
+        configure_expression_limits(settings.max_expression_chars, settings.max_expression_depth)
         cached = (settings, Database(settings.resolved_database_url), build_blob_store(settings))
         _worker_state[settings_json] = cached
     return cached  # type: ignore[no-any-return]

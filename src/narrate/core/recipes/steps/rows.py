@@ -1,7 +1,8 @@
 """Steps driven by SQL expressions or acting on whole rows: filter, derive, dedupe, sample.
 
-Expressions are parsed by Polars SQL (``pl.sql_expr``) into a Polars expression — never
-evaluated as Python — and test-compiled against an empty frame during validation.
+Expressions are parsed into a syntax tree, allow-listed node by node and rendered for Polars
+SQL (``narrate.core.data.expressions``) — never evaluated as Python — and test-compiled
+against an empty frame during validation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import polars as pl
 from pydantic import Field, model_validator
 from typing_extensions import override
 
-from narrate.core.data.expressions import check_expression
+from narrate.core.data.expressions import POLARS_ERRORS, compile_expression
 from narrate.core.recipes.sampling import sample_rows
 from narrate.core.recipes.steps.base import (
     FitContext,
@@ -30,12 +31,12 @@ from narrate.errors import InvalidInput
 __all__ = ["DeduplicateStep", "DeriveStep", "FilterStep", "SampleStep", "compile_sql"]
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def compile_sql(expression: str) -> pl.Expr:
-    """Parse a SQL expression into a Polars expression.
+    """Parse a user's SQL expression into a Polars expression, safely.
 
     Args:
         expression: e.g. ``"age >= 18 AND city = 'Paris'"``.
@@ -44,20 +45,12 @@ def compile_sql(expression: str) -> pl.Expr:
         The expression.
 
     Raises:
-        BadRequest: The text holds a sub-query or a function outside the allowed set
-            (Polars runs sub-queries such as ``read_csv(...)`` while parsing, so they are
-            refused before Polars sees the text).
-        InvalidInput: The text is not a SQL expression Polars understands.
+        BadRequest: The expression holds a sub-query, a table or a function outside the
+            allowed set (see ``narrate.core.data.expressions``).
+        InvalidInput: It is not a SQL expression Polars understands, or is too long or
+            too deeply nested.
     """
-    check_expression(expression, parameter="expression")
-    try:
-        return pl.sql_expr(expression)
-    except (pl.exceptions.PolarsError, ValueError) as exc:
-        raise InvalidInput(
-            f"The expression '{expression}' is not valid SQL: {_first_line(exc)}",
-            code="invalid_expression",
-            details={"parameter": "expression"},
-        ) from exc
+    return compile_expression(expression, parameter="expression")
 
 
 def _check_sql(state: SchemaState, expression: str) -> tuple[list[Problem], pl.DataType | None]:
@@ -73,7 +66,7 @@ def _check_sql(state: SchemaState, expression: str) -> tuple[list[Problem], pl.D
     schema = {c: t for c, t in state.columns.items() if t is not None}
     try:
         out = pl.LazyFrame(schema=schema).select(expr.alias("result")).collect_schema()
-    except pl.exceptions.PolarsError as exc:
+    except POLARS_ERRORS as exc:
         message = f"The expression '{expression}' cannot run on this data: {_first_line(exc)}"
         return [Problem(message, "invalid_expression", "expression")], None
     return [], out["result"]
@@ -119,7 +112,7 @@ class FilterStep(StepBase):
         expr = _evaluate(df, self.expression, ctx)
         try:
             return df.filter(expr)
-        except pl.exceptions.PolarsError as exc:
+        except POLARS_ERRORS as exc:
             raise data_problem(
                 ctx, _first_line(exc), code="invalid_expression", parameter="expression"
             ) from exc
@@ -151,7 +144,7 @@ class DeriveStep(StepBase):
         expr = _evaluate(df, self.expression, ctx)
         try:
             return df.with_columns(expr.alias(self.name))
-        except pl.exceptions.PolarsError as exc:
+        except POLARS_ERRORS as exc:
             raise data_problem(
                 ctx, _first_line(exc), code="invalid_expression", parameter="expression"
             ) from exc
