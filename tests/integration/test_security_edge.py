@@ -28,7 +28,7 @@ from narrate.errors import InvalidInput
 from narrate.services import users
 from narrate.web.app import create_app
 from narrate.web.deps import MAX_OFFSET
-from narrate.web.guard import json_depth_exceeds, yaml_depth_exceeds
+from narrate.web.guard import json_depth_exceeds, measure_yaml
 
 MB = 1024 * 1024
 
@@ -149,7 +149,7 @@ def test_chunked_body_over_the_limit_gets_413(server: AppServer) -> None:
     assert status == 413
     assert body["error"]["code"] == "body_too_large"
     assert body["error"]["message"] == (
-        "The request body is over the limit; JSON and YAML bodies are limited to 2 MB."
+        "The request body passed the limit; JSON and YAML bodies are limited to 2 MB."
     )
 
 
@@ -182,7 +182,7 @@ def test_deep_json_recipe_gets_422_not_500(client: httpx.Client) -> None:
     assert r.status_code == 422, r.text
     err = r.json()["error"]
     assert err["code"] == "body_too_deep"
-    assert err["message"] == "The JSON body nests more than 64 levels deep; the limit is 64."
+    assert err["message"] == "The JSON body nests more than 64 levels deep; the limit is 64 levels."
 
 
 def test_deep_json_to_sign_in_gets_422_not_500(anon: httpx.Client) -> None:
@@ -209,7 +209,7 @@ def test_deep_yaml_recipe_gets_422_not_500(
     assert r.status_code == 422, r.text
     err = r.json()["error"]
     assert err["code"] == "body_too_deep"
-    assert err["message"] == "The YAML body nests more than 64 levels deep; the limit is 64."
+    assert err["message"] == "The YAML body nests more than 64 levels deep; the limit is 64 levels."
 
 
 @pytest.mark.parametrize(
@@ -226,9 +226,54 @@ def test_json_depth_scan_ignores_strings(text: bytes, expected: bool) -> None:
     assert json_depth_exceeds(text, 64) is expected
 
 
-def test_yaml_depth_scan_counts_flow_and_block_nesting() -> None:
-    assert not yaml_depth_exceeds("a:\n  b:\n    - [1, {c: 2}]\n", 5)
-    assert yaml_depth_exceeds("a:\n  b:\n    - [1, {c: 2}]\n", 4)
+def test_yaml_scan_counts_flow_block_and_alias_nesting() -> None:
+    shape = measure_yaml("a:\n  b:\n    - [1, {c: 2}]\n", 64, 1000)
+    assert (shape.depth, shape.nodes, shape.is_cyclic) == (5, 10, False)
+    # An alias counts as the value it names: 2 + the 5 values of {a: [1, 2]}, twice.
+    shape = measure_yaml("steps: [&s {a: [1, 2]}, *s]", 64, 1000)
+    assert (shape.depth, shape.nodes) == (4, 13)
+
+
+_ALIAS_CHAIN = "l0: &l0 [x]\n" + "".join(f"l{i}: &l{i} [*l{i - 1}]\n" for i in range(1, 200))
+_LAUGHS = "a0: &a0 [x, x]\n" + "".join(
+    f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 40)
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "status", "message"),
+    [
+        (
+            _ALIAS_CHAIN,
+            422,
+            "The YAML body nests more than 64 levels deep; the limit is 64 levels.",
+        ),
+        (
+            "steps: &x [*x]",
+            422,
+            "The YAML body has an alias inside the collection it refers to, which nests "
+            "without end; the limit is 64 levels.",
+        ),
+        (
+            _LAUGHS,
+            413,
+            "The YAML body's aliases expand to more values than 2 MB of text could hold.",
+        ),
+    ],
+    ids=["alias-chain", "alias-cycle", "billion-laughs"],
+)
+def test_yaml_aliases_cannot_hide_depth_or_size(
+    client: httpx.Client, document: str, status: int, message: str
+) -> None:
+    r = client.post(
+        "/api/v1/datasets/any/recipes/validate",
+        content=document,
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == ("body_too_deep" if status == 422 else "body_too_large")
+    assert err["message"] == message
 
 
 # --- paging numbers --------------------------------------------------------------------

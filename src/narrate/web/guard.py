@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from itertools import accumulate
 
 import yaml
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,8 +31,11 @@ from narrate.errors import InvalidInput, NarrateError, TooLarge, Unauthorized
 from narrate.web.deps import SESSION_COOKIE
 from narrate.web.errors import error_response
 
-__all__ = ["RequestGuard", "json_depth_exceeds", "yaml_depth_exceeds"]
+__all__ = ["RequestGuard", "YamlShape", "json_depth_exceeds", "measure_yaml"]
 
+# Larger bodies are scanned in a worker thread: a 2 MB YAML scan takes about a second,
+# too long to hold the event loop.
+_SCAN_INLINE_BYTES = 64 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 # A JSON string, escapes included; written "unrolled" so that the regex engine does not
@@ -59,34 +64,93 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 
-def yaml_depth_exceeds(text: str | bytes, limit: int) -> bool:
-    """Whether a YAML document nests sequences/mappings deeper than ``limit``.
+@dataclass
+class _Open:
+    """A sequence or mapping whose end event has not come yet."""
 
-    Reads the event stream (the parser keeps its own stack and does not recurse), so it
-    stops early on a hostile document; building the objects (the composer) would recurse.
-    Syntax errors are left to the real loader, which names the line.
+    anchor: str | None
+    height: int = 0  # levels below it seen so far
+    nodes: int = 0  # values inside it seen so far, aliases expanded
+
+
+@dataclass
+class YamlShape:
+    """Nesting depth and value count of a YAML document with its aliases expanded.
+
+    Counting stops as soon as either passes its limit, so both may stop short of the true
+    values; ``is_cyclic`` marks an alias to a collection that contains it (endless depth).
+    """
+
+    depth: int = 0
+    nodes: int = 0
+    is_cyclic: bool = False
+
+
+class _Cycle(Exception):
+    """An alias names a collection that is still open: it contains itself."""
+
+
+def _completed(
+    event: yaml.Event, stack: list[_Open], anchors: dict[str, tuple[int, int]]
+) -> tuple[int, int, int]:
+    """(height, values, values not counted before) of the value this event completes."""
+    if isinstance(event, yaml.CollectionStartEvent):
+        stack.append(_Open(event.anchor))
+        return 0, 0, 0
+    if isinstance(event, yaml.AliasEvent):
+        anchor = event.anchor or ""
+        if anchor not in anchors and any(o.anchor == anchor for o in stack):
+            raise _Cycle
+        height, nodes = anchors.get(anchor, (0, 1))  # an unknown anchor: the loader names it
+        return height, nodes, nodes
+    if isinstance(event, yaml.CollectionEndEvent):
+        done = stack.pop()
+        value, name, fresh = (done.height + 1, done.nodes + 1), done.anchor, 1
+    elif isinstance(event, yaml.ScalarEvent):
+        value, name, fresh = (0, 1), event.anchor, 1
+    else:
+        return 0, 0, 0
+    if name is not None:
+        anchors[name] = value
+    return (*value, fresh)
+
+
+def measure_yaml(text: str | bytes, max_depth: int, max_nodes: int) -> YamlShape:
+    """Measure a YAML document from its event stream, without building it.
+
+    The parser keeps its own stack (building the objects would recurse), and aliases are
+    expanded by arithmetic: ``&a [...]`` remembers its height and size, so ``*a`` can hide
+    neither depth (a chain of aliases, each one level deeper) nor size (aliases of aliases
+    doubling at each step, "billion laughs"). Syntax errors are left to the real loader,
+    which names the line.
 
     Args:
         text: The YAML text.
-        limit: The deepest nesting allowed.
+        max_depth: Stop once some value lies deeper than this.
+        max_nodes: Stop once the expanded document holds more values than this.
 
     Returns:
-        True when some value lies more than ``limit`` levels deep.
+        The shape measured up to the point where a limit was passed.
     """
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    depth = 0
+    shape, stack, anchors = YamlShape(), list[_Open](), dict[str, tuple[int, int]]()
     try:
         for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > limit:
-                    return True
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+            height, nodes, fresh = _completed(event, stack, anchors)
+            shape.depth = max(shape.depth, len(stack) + height)
+            shape.nodes += fresh
+            if stack:
+                stack[-1].height = max(stack[-1].height, height)
+                stack[-1].nodes += nodes
+            if shape.depth > max_depth or shape.nodes > max_nodes:
+                break
+    except _Cycle:
+        shape.is_cyclic = True
     except yaml.YAMLError as exc:
         # libyaml refuses very deep documents itself ("exceeded max depth").
-        return "depth" in str(exc)
-    return False
+        if "depth" in str(exc):
+            shape.depth = max_depth + 1
+    return shape
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -114,9 +178,9 @@ def _credentials_error(scope: Scope) -> NarrateError | None:
 
 
 def _too_large(limit_mb: int, received: int | None) -> TooLarge:
-    size = f"{received / 1024 / 1024:.1f} MB" if received is not None else "over the limit"
+    size = f"is {received / 1024 / 1024:.1f} MB" if received is not None else "passed the limit"
     return TooLarge(
-        f"The request body is {size}; JSON and YAML bodies are limited to {limit_mb} MB.",
+        f"The request body {size}; JSON and YAML bodies are limited to {limit_mb} MB.",
         code="body_too_large",
         hint="Send less per request, upload data as a file (POST /api/v1/datasets), or ask "
         "an admin to raise NARRATE_MAX_BODY_MB.",
@@ -124,22 +188,45 @@ def _too_large(limit_mb: int, received: int | None) -> TooLarge:
     )
 
 
-def _too_deep(syntax: str, limit: int) -> InvalidInput:
+def _too_deep(syntax: str, limit: int, *, is_cyclic: bool = False) -> InvalidInput:
+    why = (
+        "has an alias inside the collection it refers to, which nests without end"
+        if is_cyclic
+        else f"nests more than {limit} levels deep"
+    )
     return InvalidInput(
-        f"The {syntax} body nests more than {limit} levels deep; the limit is {limit}.",
+        f"The {syntax} body {why}; the limit is {limit} levels.",
         code="body_too_deep",
         hint="Flatten the document, or ask an admin to raise NARRATE_MAX_JSON_DEPTH.",
         details={"parameter": "body", "limit": limit},
     )
 
 
-def _depth_error(scope: Scope, body: bytes, limit: int) -> NarrateError | None:
+def _is_json(media: str) -> bool:
+    # FastAPI and the recipe routes parse a body without a content type as JSON too.
+    return media in ("", "application/json") or media.endswith("+json")
+
+
+def _shape_error(scope: Scope, body: bytes, max_depth: int, max_mb: int) -> NarrateError | None:
+    """Refuse JSON/YAML bodies nested deeper than ``max_depth`` or whose YAML aliases
+    expand past what ``max_mb`` of text could hold (one value needs at least a byte)."""
     media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if media in _YAML_TYPES:
-        return _too_deep("YAML", limit) if yaml_depth_exceeds(body, limit) else None
-    # Anything else might still reach a JSON parser (FastAPI parses bodies without a
-    # content type as JSON), and the scan costs little, so every other body is checked.
-    return _too_deep("JSON", limit) if json_depth_exceeds(body, limit) else None
+        shape = measure_yaml(body, max_depth, max_nodes=max_mb * 1024 * 1024)
+        if shape.is_cyclic or shape.depth > max_depth:
+            return _too_deep("YAML", max_depth, is_cyclic=shape.is_cyclic)
+        if shape.nodes > max_mb * 1024 * 1024:
+            return TooLarge(
+                f"The YAML body's aliases expand to more values than {max_mb} MB of text "
+                "could hold.",
+                code="body_too_large",
+                hint="Write the values out instead of repeating aliases of aliases.",
+                details={"parameter": "body", "limit_mb": max_mb},
+            )
+        return None
+    if _is_json(media) and json_depth_exceeds(body, max_depth):
+        return _too_deep("JSON", max_depth)
+    return None
 
 
 class RequestGuard:
@@ -192,9 +279,13 @@ class RequestGuard:
         if body is None:
             await _reject(_too_large(self.max_mb, None), scope, receive, send)
             return
-        depth_error = _depth_error(scope, body, self.max_depth)
-        if depth_error is not None:
-            await _reject(depth_error, scope, receive, send, is_body_read=True)
+        shape_error = (
+            await run_in_threadpool(_shape_error, scope, body, self.max_depth, self.max_mb)
+            if len(body) > _SCAN_INLINE_BYTES
+            else _shape_error(scope, body, self.max_depth, self.max_mb)
+        )
+        if shape_error is not None:
+            await _reject(shape_error, scope, receive, send, is_body_read=True)
             return
         await self.app(scope, _replay(body, receive), send)
 
