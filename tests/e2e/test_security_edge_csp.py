@@ -91,3 +91,14 @@ def test_clean_and_evaluate_draw_charts_without_eval(
     blocked = page.evaluate("() => { try { return eval('1'); } catch (e) { return e.name; } }")
     assert blocked == "EvalError"
     assert any("script-src" in v for v in page.evaluate("window.__csp"))
+
+
+def test_api_docs_render_without_eval(page: Any, server: AppServer) -> None:
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
+    page.add_init_script(_WATCH_CSP)
+    response = page.goto(f"{server.base_url}/docs")
+    assert "'unsafe-eval'" not in response.headers["content-security-policy"]
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    assert page.locator(".swagger-ui .opblock").count() > 10
+    _no_violations(page, console)
