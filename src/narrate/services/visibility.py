@@ -90,7 +90,10 @@ def _may_see(owner: Owner, row: Record) -> bool:
     return owner.is_admin or row.owner_id == owner.user_id
 
 
-def _parents(s: Session, row: Record) -> list[tuple[type[Any], str, Record | None]]:
+Parent = tuple[type[Any], str, Record | None]
+
+
+def _parents(s: Session, row: Record) -> list[Parent]:
     """The records ``row`` depends on, nearest first, as (kind, id, row or None)."""
     if isinstance(row, DatasetVersion):
         return [(Dataset, row.dataset_id, s.get(Dataset, row.dataset_id))]
@@ -98,7 +101,8 @@ def _parents(s: Session, row: Record) -> list[tuple[type[Any], str, Record | Non
         return [(Model, row.model_id, s.get(Model, row.model_id))]
     if isinstance(row, Evaluation):
         mv = s.get(ModelVersion, row.model_version_id)
-        chain = [(ModelVersion, row.model_version_id, mv), *(_parents(s, mv) if mv else [])]
+        chain: list[Parent] = [(ModelVersion, row.model_version_id, mv)]
+        chain += _parents(s, mv) if mv else []
         if row.kind != "holdout":
             dv = s.get(DatasetVersion, row.dataset_version_id)
             chain += [(DatasetVersion, row.dataset_version_id, dv)]
