@@ -41,40 +41,68 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def _is_numeric(df: pl.DataFrame, name: str, kind: ColumnKind) -> bool:
-    dtype = df.schema[name]
+def _is_numeric(dtype: pl.DataType, kind: ColumnKind) -> bool:
     return kind in _NUMERIC_KINDS | {ColumnKind.IDENTIFIER} and dtype.is_numeric()
 
 
-def _finite(name: str) -> pl.Expr:
-    """The column as Float64 with NaN and infinities read as missing."""
-    number = pl.col(name).cast(pl.Float64)
-    return pl.when(number.is_finite()).then(number)
+def _finite_frame(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """The numeric columns as Float64 with NaN and infinities read as missing."""
+    if not names:
+        return pl.DataFrame()
+    number = pl.col(names).cast(pl.Float64)
+    return df.select(pl.when(number.is_finite()).then(number))
 
 
-def _base_exprs(df: pl.DataFrame, name: str) -> list[pl.Expr]:
-    column, dtype = pl.col(name), df.schema[name]
-    exprs = [column.null_count().alias("missing"), column.n_unique().alias("distinct_all")]
-    if dtype.is_numeric():
-        number = _finite(name)
-        exprs += [
-            number.count().alias("finite"),
-            number.min().alias("min"),
-            number.max().alias("max"),
-            number.mean().alias("mean"),
-            number.std().alias("std"),
-            number.skew().alias("skew"),
-            (number == 0).sum().alias("zeros"),
-        ]
-    elif dtype == pl.String:
-        length = column.str.len_chars()
-        exprs += [length.min().alias("len_min"), length.mean().alias("len_mean")]
-        exprs += [length.max().alias("len_max")]
-    elif dtype.is_temporal():
-        exprs += [column.min().alias("min"), column.max().alias("max")]
-    elif dtype == pl.Boolean:
-        exprs += [column.mean().alias("true_share")]
-    return exprs
+def _stat_rows(frame: pl.DataFrame, exprs: dict[str, pl.Expr]) -> dict[str, dict[str, Any]]:
+    """Evaluate each multi-column expression in one pass; column -> {stat: value}.
+
+    A multi-column expression (``pl.col(names).min()``) is built once and expanded by
+    polars; a list of one expression per column costs far more per column, which is
+    what dominates on files with thousands of columns.
+    """
+    found: dict[str, dict[str, Any]] = {name: {} for name in frame.columns}
+    for stat, expr in exprs.items():
+        for name, value in frame.select(expr).row(0, named=True).items():
+            found[name][stat] = value
+    return found
+
+
+def _base_stats(
+    df: pl.DataFrame, schema: dict[str, pl.DataType], finite: pl.DataFrame
+) -> dict[str, dict[str, Any]]:
+    stats = _stat_rows(df, {"missing": pl.all().null_count(), "distinct_all": pl.all().n_unique()})
+    every = pl.all()
+    parts: list[tuple[pl.DataFrame, dict[str, pl.Expr]]] = [
+        (
+            finite,
+            {
+                "finite": every.count(),
+                "min": every.min(),
+                "max": every.max(),
+                "mean": every.mean(),
+                "std": every.std(),
+                "skew": every.skew(),
+                "zeros": (every == 0).sum(),
+            },
+        )
+    ]
+    strings = [name for name, dtype in schema.items() if dtype == pl.String]
+    if strings:
+        lengths = df.select(pl.col(strings).str.len_chars())
+        parts.append(
+            (lengths, {"len_min": every.min(), "len_mean": every.mean(), "len_max": every.max()})
+        )
+    temporal = [name for name, dtype in schema.items() if dtype.is_temporal()]
+    if temporal:
+        parts.append((df.select(temporal), {"min": every.min(), "max": every.max()}))
+    booleans = [name for name, dtype in schema.items() if dtype == pl.Boolean]
+    if booleans:
+        parts.append((df.select(booleans), {"true_share": every.mean()}))
+    for frame, exprs in parts:
+        if frame.width:
+            for name, values in _stat_rows(frame, exprs).items():
+                stats[name].update(values)
+    return stats
 
 
 def column_profiles(
@@ -90,30 +118,34 @@ def column_profiles(
     Returns:
         Column name -> JSON-safe column profile.
     """
-    base = df.select(pl.struct(_base_exprs(df, name)).alias(name) for name in df.columns).row(
-        0, named=True
-    )
-    profiles = {name: _start_profile(df, name, kinds[name], base[name]) for name in df.columns}
-    numeric = [name for name in df.columns if _is_numeric(df, name, kinds[name])]
-    _add_distributions(df, numeric, profiles)
-    temporal = [name for name in df.columns if kinds[name] in _TEMPORAL_KINDS]
-    _add_temporal_histograms(df, temporal, profiles)
+    # ``df.schema`` and ``df.columns`` rebuild a list of every column on each call, so
+    # they are read once here: a lookup per column made profiling quadratic in the width.
+    schema = dict(df.schema)
+    finite = _finite_frame(df, [name for name, dtype in schema.items() if dtype.is_numeric()])
+    base = _base_stats(df, schema, finite)
+    profiles = {
+        name: _start_profile(df.height, name, dtype, kinds[name], base[name])
+        for name, dtype in schema.items()
+    }
+    numeric = [name for name, dtype in schema.items() if _is_numeric(dtype, kinds[name])]
+    _add_distributions(finite, schema, numeric, profiles)
+    temporal = [name for name in schema if kinds[name] in _TEMPORAL_KINDS]
+    _add_temporal_histograms(df, schema, temporal, profiles)
     _add_top_values(df, sample, profiles)
-    _add_numeric_text(df, kinds, profiles)
+    _add_numeric_text(df, schema, kinds, profiles)
     return profiles
 
 
 def _start_profile(
-    df: pl.DataFrame, name: str, kind: ColumnKind, stats: dict[str, Any]
+    rows: int, name: str, dtype: pl.DataType, kind: ColumnKind, stats: dict[str, Any]
 ) -> dict[str, Any]:
-    rows = df.height
     missing = int(stats.pop("missing"))
     distinct = int(stats.pop("distinct_all")) - (1 if missing else 0)
     present = rows - missing
     profile: dict[str, Any] = {
         "name": name,
         "kind": str(kind),
-        "dtype": str(df.schema[name]),
+        "dtype": str(dtype),
         "count": present,
         "missing": missing,
         "missing_share": round(missing / rows, 6) if rows else 0.0,
@@ -135,7 +167,10 @@ def _start_profile(
 
 
 def _add_distributions(
-    df: pl.DataFrame, names: list[str], profiles: dict[str, dict[str, Any]]
+    finite: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+    names: list[str],
+    profiles: dict[str, dict[str, Any]],
 ) -> None:
     """Quantiles (one sort per column), then histogram and IQR outliers in one more pass."""
     if not names:
@@ -145,25 +180,30 @@ def _add_distributions(
         for name in names
         if _finite_count(profiles[name])
     }
-    found = df.select(
-        _finite(name).sort(nulls_last=True).gather(index).implode().alias(name)
-        for name, index in positions.items()
-    )
+    # Columns with the same number of finite values share quantile positions: one
+    # multi-column sort-and-gather per group instead of one expression per column.
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for name, index in positions.items():
+        groups.setdefault(tuple(index), []).append(name)
+    quantiles: dict[str, list[Any]] = {}
+    for index, group in groups.items():
+        picked = finite.select(pl.col(group).sort(nulls_last=True).gather(list(index)).implode())
+        quantiles.update(picked.row(0, named=True))
     exprs: list[pl.Expr] = []
     for name in positions:
-        values = found.get_column(name)[0].to_list()
+        values = quantiles[name]
         profile = profiles[name]
         profile["quantiles"] = {
             str(round(q * 100)): v for q, v in zip(QUANTILES, values, strict=True)
         }
         low, high = _iqr_bounds(values[1], values[3])
         profile["outlier_bounds"] = [low, high]
-        edges = _edges(profile["min"], profile["max"], df.schema[name].is_integer())
+        edges = _edges(profile["min"], profile["max"], schema[name].is_integer())
         profile["histogram"] = {"edges": edges, "counts": []}
-        number = _finite(name)
+        number = pl.col(name)
         exprs.append(((number < low) | (number > high)).sum().alias(f"{name}\x00outliers"))
         exprs.append(number.hist(bins=edges).implode().alias(f"{name}\x00hist"))
-    counts = df.select(exprs).row(0, named=True)
+    counts = finite.select(exprs).row(0, named=True)
     for name in positions:
         profiles[name]["outliers"] = int(counts[f"{name}\x00outliers"])
         profiles[name]["histogram"]["counts"] = [int(c) for c in counts[f"{name}\x00hist"]]
@@ -191,7 +231,10 @@ def _edges(low: float, high: float, is_integer: bool) -> list[float]:
 
 
 def _add_temporal_histograms(
-    df: pl.DataFrame, names: list[str], profiles: dict[str, dict[str, Any]]
+    df: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+    names: list[str],
+    profiles: dict[str, dict[str, Any]],
 ) -> None:
     if not names:
         return
@@ -209,7 +252,7 @@ def _add_temporal_histograms(
         pl.col(name).hist(bins=edge).implode().alias(name) for name, edge in edges.items()
     )
     for name, edge in edges.items():
-        as_dates = pl.Series(edge).cast(pl.Int64).cast(df.schema[name])
+        as_dates = pl.Series(edge).cast(pl.Int64).cast(schema[name])
         profiles[name]["histogram"] = {
             "edges": [json_value(value) for value in as_dates.to_list()],
             "counts": [int(c) for c in counts.get_column(name)[0].to_list()],
@@ -220,53 +263,75 @@ def _add_top_values(
     df: pl.DataFrame, sample: pl.DataFrame, profiles: dict[str, dict[str, Any]]
 ) -> None:
     """Top values counted on the whole table, or on the sample for very varied columns."""
-    full = [n for n in df.columns if profiles[n]["distinct"] <= _FULL_TOP_MAX_DISTINCT]
-    sampled = [n for n in df.columns if n not in full]
+    full = [n for n in profiles if profiles[n]["distinct"] <= _FULL_TOP_MAX_DISTINCT]
+    sampled = [n for n in profiles if profiles[n]["distinct"] > _FULL_TOP_MAX_DISTINCT]
     for frame, names, is_sampled in ((df, full, False), (sample, sampled, True)):
         if not names:
             continue
+        columns = pl.col(names)
         tops = frame.select(
-            pl.col(n).drop_nulls().value_counts(sort=True, name=_COUNT).head(_TOP).implode()
-            for n in names
-        )
+            columns.drop_nulls().value_counts(sort=True, name=_COUNT).head(_TOP).implode()
+        ).row(0, named=True)
+        counts = frame.select(columns.count()).row(0, named=True)
         for name in names:
-            present = max(1, frame.get_column(name).count())
+            present = max(1, counts[name])
             profiles[name]["top_values"] = [
                 {
                     "value": json_value(item[name]),
                     "count": item[_COUNT],
                     "share": round(item[_COUNT] / present, 6),
                 }
-                for item in tops.get_column(name)[0].to_list()
+                for item in tops[name]
             ]
             profiles[name]["top_values_sampled"] = is_sampled and frame.height < df.height
 
 
 def _add_numeric_text(
-    df: pl.DataFrame, kinds: dict[str, Any], profiles: dict[str, dict[str, Any]]
+    df: pl.DataFrame,
+    schema: dict[str, pl.DataType],
+    kinds: dict[str, Any],
+    profiles: dict[str, dict[str, Any]],
 ) -> None:
     """For text columns that are mostly numbers: how many values are not, and examples."""
-    for name, dtype in df.schema.items():
-        if dtype != pl.String or kinds[name] in _TEMPORAL_KINDS:
-            continue
-        probe = df.get_column(name).drop_nulls().head(_NUMERIC_PROBE).to_frame()
-        parsed = probe.select(cleaned(pl.col(name)).cast(pl.Float64, strict=False).count())
-        if probe.height == 0 or parsed.item() < _NUMERIC_TEXT_MIN_SHARE * probe.height:
-            continue
-        text = cleaned(pl.col(name))
-        is_number = text.cast(pl.Float64, strict=False).is_not_null()
-        is_other = text.is_not_null() & (text != "") & ~is_number
-        stats = df.select(
-            is_number.sum().alias("numbers"),
-            (text == "").sum().alias("blanks"),
-            is_other.sum().alias("others"),
-            pl.col(name).filter(is_other).unique().head(5).implode().alias("ex"),
-        ).row(0, named=True)
-        present = profiles[name]["count"]
+    names = [
+        name
+        for name, dtype in schema.items()
+        if dtype == pl.String and kinds[name] not in _TEMPORAL_KINDS
+    ]
+    if not names:
+        return
+    # One pass over a probe of every text column picks the mostly-numeric ones; the full
+    # counts then run in one more pass over just those (never one select per column on the
+    # wide frame, which costs a walk over all columns each time).
+    probe = pl.col(names).drop_nulls().head(_NUMERIC_PROBE)
+    present = df.select(probe.count()).row(0, named=True)
+    parsed = df.select(cleaned(probe).cast(pl.Float64, strict=False).count()).row(0, named=True)
+    mostly = [
+        name
+        for name in names
+        if present[name] and parsed[name] >= _NUMERIC_TEXT_MIN_SHARE * present[name]
+    ]
+    if not mostly:
+        return
+    stats = df.select(_numeric_text_stats(name) for name in mostly).row(0, named=True)
+    for name in mostly:
+        found, present = stats[name], profiles[name]["count"]
         profiles[name]["numeric_text"] = {
-            "numeric_share": round(stats["numbers"] / present, 6) if present else 0.0,
-            "numeric_count": int(stats["numbers"]),
-            "blank_count": int(stats["blanks"]),
-            "non_numeric_count": int(stats["others"]),
-            "examples": sorted(stats["ex"])[:5],
+            "numeric_share": round(found["numbers"] / present, 6) if present else 0.0,
+            "numeric_count": int(found["numbers"]),
+            "blank_count": int(found["blanks"]),
+            "non_numeric_count": int(found["others"]),
+            "examples": sorted(found["ex"])[:5],
         }
+
+
+def _numeric_text_stats(name: str) -> pl.Expr:
+    text = cleaned(pl.col(name))
+    is_number = text.cast(pl.Float64, strict=False).is_not_null()
+    is_other = text.is_not_null() & (text != "") & ~is_number
+    return pl.struct(
+        is_number.sum().alias("numbers"),
+        (text == "").sum().alias("blanks"),
+        is_other.sum().alias("others"),
+        pl.col(name).filter(is_other).unique().head(5).implode().alias("ex"),
+    ).alias(name)

@@ -18,12 +18,13 @@ def make_unique_names(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         (keyed by the new name because repeated file names are not unique keys).
     """
     wanted = [name.strip() or f"column_{index}" for index, name in enumerate(names, start=1)]
+    wanted_set = set(wanted)  # a set: a list lookup per name is quadratic in the width
     taken: set[str] = set()
     result: list[str] = []
     renamed: dict[str, str] = {}
     for original, base in zip(names, wanted, strict=True):
         name, suffix = base, 2
-        while name in taken or (name != base and name in wanted):
+        while name in taken or (name != base and name in wanted_set):
             name, suffix = f"{base}_{suffix}", suffix + 1
         taken.add(name)
         result.append(name)

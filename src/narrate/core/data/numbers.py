@@ -72,8 +72,10 @@ def convert_formatted_numbers(frame: pl.DataFrame, style: str) -> tuple[pl.DataF
     names = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     if not names:
         return frame, []
-    head = frame.head(_SAMPLE)
-    candidates = [n for n in names if _matches(head, n, pattern)]
+    # One pass over the head for every column: a select per column walks the whole
+    # (possibly very wide) frame each time.
+    matches = frame.head(_SAMPLE).select(_head_matches(n, pattern) for n in names).row(0)
+    candidates = [n for n, is_match in zip(names, matches, strict=True) if is_match]
     if not candidates:
         return frame, []
     checks = frame.select(
@@ -94,9 +96,7 @@ def _all_match(name: str, pattern: str) -> pl.Expr:
     return (text.str.contains(pattern) | pl.col(name).is_null()).all()
 
 
-def _matches(head: pl.DataFrame, name: str, pattern: str) -> bool:
-    values = head.get_column(name)
-    if values.null_count() == values.len():
-        return False
+def _head_matches(name: str, pattern: str) -> pl.Expr:
+    has_value = pl.col(name).is_not_null().any()
     has_comma = pl.col(name).str.contains(",", literal=True).any()
-    return bool(head.select(_all_match(name, pattern) & has_comma).item())
+    return (has_value & _all_match(name, pattern) & has_comma).alias(name)

@@ -89,16 +89,17 @@ def _correlations(
     columns: dict[str, dict[str, Any]],
     target: str | None,
 ) -> dict[str, Any]:
+    schema = dict(sample.schema)  # once: each ``.schema`` call walks every column
     numeric = [
         name
-        for name in sample.columns
+        for name, dtype in schema.items()
         if kinds[name] in _CORRELATED_KINDS
-        and sample.schema[name] in _NUMERIC_OR_BOOL
+        and dtype in _NUMERIC_OR_BOOL
         and columns[name]["distinct"] > 1
     ]
     categorical = [
         name
-        for name in sample.columns
+        for name in schema
         if kinds[name] in {ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN}
         and 1 < columns[name]["distinct"] <= _MAX_LEVELS
     ]

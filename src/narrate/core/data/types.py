@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
 import polars as pl
 
@@ -33,7 +35,8 @@ __all__ = [
 _SAMPLE = 5_000
 _SEED = 0
 _CATEGORICAL_MAX = 50
-_BATCH_COLUMNS = 4  # columns parsed together: parallel, yet a small memory peak
+_BATCH_COLUMNS = 4  # columns parsed together: parallel, yet a small memory peak ...
+_BATCH_CELLS = 4_000_000  # ... and more of them when they are short (wide files)
 _CATEGORICAL_SHARE = 0.05
 _ID_TOKENS = {"id", "uuid", "guid", "key", "pk", "identifier"}
 _BOOLEAN_WORD_PAIRS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
@@ -106,19 +109,20 @@ def infer_types(
     Returns:
         The converted frame (``df`` itself when ``in_place``) and the kind of each column.
     """
-    pending = {
-        name: _candidates(_sample_values(df.get_column(name)))
-        for name, dtype in df.schema.items()
-        if dtype == pl.String
-    }
-    pending = {name: found for name, found in pending.items() if found}
+    schema = dict(df.schema)  # once: each ``.schema`` call walks every column
+    pending = _candidates(df, [name for name, dtype in schema.items() if dtype == pl.String])
     target = df if in_place else df.clone()
     nulls = df.null_count().row(0, named=True)
+    positions = {name: index for index, name in enumerate(schema)}
     names = list(pending)
-    for start in range(0, len(names), _BATCH_COLUMNS):
-        batch = {name: pending[name] for name in names[start : start + _BATCH_COLUMNS]}
-        for name, series in _convert_batch(target, batch, nulls).items():
-            target.replace_column(target.get_column_index(name), series)
+    step = max(_BATCH_COLUMNS, _BATCH_CELLS // max(1, df.height))
+    for start in range(0, len(names), step):
+        batch = {name: pending[name] for name in names[start : start + step]}
+        # A frame of just the batch's columns: a select on the whole frame costs a walk
+        # over all of its columns, which made inference quadratic in the width.
+        narrow = pl.DataFrame([target.get_column(name) for name in batch])
+        for name, series in _convert_batch(narrow, batch, nulls).items():
+            target.replace_column(positions[name], series)
     return target, classify_kinds(target)
 
 
@@ -129,6 +133,7 @@ def _convert_batch(
 ) -> dict[str, pl.Series]:
     """Try each column's candidate parses in turn; keep the first one that loses no value."""
     converted: dict[str, pl.Series] = {}
+    cleaned_nulls: dict[str, int] = {}
     # Round 1 parses the raw text (fast); later rounds trim and read missing markers.
     for round_ in range(max((2 * len(found) for found in pending.values()), default=0)):
         is_raw = round_ % 2 == 0
@@ -139,11 +144,13 @@ def _convert_batch(
         }
         if not tries:
             break
+        if not is_raw:
+            cleaned_nulls.update(_cleaned_nulls(df, [n for n in tries if n not in cleaned_nulls]))
         parsed = df.select(
             _parse_expr(name, kind, fmt, raw=is_raw) for name, (kind, fmt) in tries.items()
         )
         for name, series in zip(tries, parsed.iter_columns(), strict=True):
-            expected = nulls[name] if is_raw else _cleaned_nulls(df, name)
+            expected = nulls[name] if is_raw else cleaned_nulls[name]
             if series.null_count() == expected:
                 converted[name] = series
         del parsed
@@ -157,52 +164,95 @@ def _parse_expr(name: str, kind: ColumnKind, fmt: str | None, *, raw: bool) -> p
     return parse_as(kind, fmt)(column if raw else cleaned(column)).alias(name)
 
 
-def _cleaned_nulls(df: pl.DataFrame, name: str) -> int:
-    return int(df.select(cleaned(pl.col(name)).null_count()).item())
+def _cleaned_nulls(df: pl.DataFrame, names: list[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    return df.select(cleaned(pl.col(name)).null_count() for name in names).row(0, named=True)
 
 
-def _sample_values(series: pl.Series) -> pl.Series:
-    if series.len() > _SAMPLE:
-        series = series.sample(_SAMPLE, seed=_SEED)
-    return series.to_frame().select(cleaned(pl.col(series.name))).to_series().drop_nulls()
+def _candidates(
+    df: pl.DataFrame, names: list[str]
+) -> dict[str, list[tuple[ColumnKind, str | None]]]:
+    """The parses worth trying on each text column, judged from a sample of rows.
+
+    Every column is judged in a few passes over one sample (never a pass per column).
+    """
+    if not names:
+        return {}
+    sample = df.select(names)
+    if sample.height > _SAMPLE:
+        sample = sample.sample(_SAMPLE, seed=_SEED)
+    sample = sample.select(cleaned(pl.col(name)) for name in names)
+    shapes = sample.select(_shape(name) for name in names).row(0, named=True)
+    shaped = {name: shapes[name] for name in names if shapes[name]["present"]}
+    shaped = {name: shape for name, shape in shaped.items() if not shape["zero_led"]}
+    words = _boolean_words(sample, [n for n, shape in shaped.items() if shape["lowered"] <= 2])
+    checks = {name: _parse_checks(shape) for name, shape in shaped.items()}
+    misses = (
+        sample.select(
+            pl.struct(
+                (expr(pl.col(name)).null_count() - pl.col(name).null_count()).alias(str(index))
+                for index, expr in enumerate(checks[name].values())
+            ).alias(name)
+            for name in checks
+            if checks[name]
+        ).row(0, named=True)
+        if any(checks.values())
+        else {}
+    )
+    found: dict[str, list[tuple[ColumnKind, str | None]]] = {}
+    for name in shaped:
+        tried = [(ColumnKind.BOOLEAN, None)] if _is_boolean_words(words.get(name)) else []
+        if checks[name]:
+            counts = misses[name]
+            tried += [key for index, key in enumerate(checks[name]) if counts[str(index)] == 0]
+        if tried:
+            found[name] = tried[:3]
+    return found
 
 
-def _candidates(sample: pl.Series) -> list[tuple[ColumnKind, str | None]]:
-    """The parses worth trying on a full column, judged from its sample."""
-    if sample.len() == 0:
-        return []
-    if sample.str.contains(r"^[+-]?0\d+$").any():
-        return []  # codes with leading zeros (zip codes, account numbers) stay text
-    lowered = set(sample.str.to_lowercase().unique().to_list())
-    found: list[tuple[ColumnKind, str | None]] = []
-    if any(
-        lowered <= pair and (len(lowered) == 2 or len(min(pair)) > 1)
-        for pair in _BOOLEAN_WORD_PAIRS
-    ):
-        found.append((ColumnKind.BOOLEAN, None))
-    frame = sample.to_frame("v")
-    column = pl.col("v")
-    shape = frame.select(
+def _shape(name: str) -> pl.Expr:
+    column = pl.col(name)
+    return pl.struct(
+        column.count().alias("present"),
+        # codes with leading zeros (zip codes, account numbers) stay text
+        column.str.contains(r"^[+-]?0\d+$").any().alias("zero_led"),
+        column.str.to_lowercase().drop_nulls().n_unique().alias("lowered"),
         column.str.contains(r"^[+-]?\.?\d").all().alias("numeric"),
         column.str.contains(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all().alias("date"),
         column.str.contains(":", literal=True).any().alias("time"),
+    ).alias(name)
+
+
+def _boolean_words(sample: pl.DataFrame, names: list[str]) -> dict[str, set[str]]:
+    if not names:
+        return {}
+    found = sample.select(
+        pl.col(name).str.to_lowercase().drop_nulls().unique().implode() for name in names
     ).row(0, named=True)
-    checks: dict[tuple[ColumnKind, str | None], pl.Expr] = {}
+    return {name: set(values) for name, values in found.items()}
+
+
+def _is_boolean_words(lowered: set[str] | None) -> bool:
+    return lowered is not None and any(
+        lowered <= pair and (len(lowered) == 2 or len(min(pair)) > 1)
+        for pair in _BOOLEAN_WORD_PAIRS
+    )
+
+
+def _parse_checks(
+    shape: dict[str, Any],
+) -> dict[tuple[ColumnKind, str | None], Callable[[pl.Expr], pl.Expr]]:
+    checks: dict[tuple[ColumnKind, str | None], Callable[[pl.Expr], pl.Expr]] = {}
     if shape["numeric"]:
-        checks[(ColumnKind.INTEGER, None)] = parse_integer(column)
-        checks[(ColumnKind.FLOAT, None)] = parse_float(column)
+        checks[(ColumnKind.INTEGER, None)] = parse_integer
+        checks[(ColumnKind.FLOAT, None)] = parse_float
     if shape["date"]:
         formats = DATETIME_FORMATS if shape["time"] else DATE_FORMATS
         kind = ColumnKind.DATETIME if shape["time"] else ColumnKind.DATE
         parse = parse_datetime if shape["time"] else parse_date
-        checks.update({(kind, fmt): parse(column, fmt) for fmt in formats})
-    if not checks:
-        return found
-    nulls = frame.select(
-        expr.null_count().alias(str(index)) for index, expr in enumerate(checks.values())
-    ).row(0)
-    found.extend(key for key, misses in zip(checks, nulls, strict=True) if misses == 0)
-    return found[:3]
+        checks.update({(kind, fmt): partial(parse, fmt=fmt) for fmt in formats})
+    return checks
 
 
 def classify_kinds(df: pl.DataFrame) -> dict[str, ColumnKind]:
