@@ -131,13 +131,14 @@ def test_build_preview_apply_recipe_and_see_lineage(page: Any, server: AppServer
         ["island"]
     )
     page.wait_for_function(
-        "document.querySelector('[data-testid=preview-summary]').innerText.includes('Rows after')"
+        "() => document.querySelector('[data-testid=preview-summary]')"
+        ".innerText.includes('Rows after')"
     )
     page.wait_for_selector("[data-testid=preview-rows]")
     assert page.locator("#recipe-steps li").count() == 3
     page.click("#apply-recipe")
     page.wait_for_function(
-        "document.querySelectorAll('#lineage-table tbody tr').length === 2", timeout=60_000
+        "() => document.querySelectorAll('#lineage-table tbody tr').length === 2", timeout=60_000
     )
     rows = page.locator("#lineage-table tbody tr")
     assert "v2 (working)" in rows.nth(1).inner_text()

@@ -123,7 +123,8 @@ def test_train_form_shows_api_errors_then_a_multiclass_evaluation_per_class(
     page.select_option("#train-threshold-objective", "precision")
     page.click("[data-testid=train-start]")
     page.wait_for_function(
-        "document.querySelector('[data-testid=train-error]').textContent.includes('target_value')"
+        "() => document.querySelector('[data-testid=train-error]')"
+        ".textContent.includes('target_value')"
     )
     assert page.locator("[data-testid=train-run]").is_hidden()
 

@@ -52,7 +52,7 @@ def test_train_with_live_leaderboard_then_see_the_evaluation(page: Any, server: 
     assert "binary classification" in page.locator("[data-testid=detected-problem]").inner_text()
     assert "model=" in page.url  # a reload keeps following the run
     page.wait_for_function(
-        "document.querySelectorAll('[data-testid=leaderboard] tbody tr').length >= 1",
+        "() => document.querySelectorAll('[data-testid=leaderboard] tbody tr').length >= 1",
         timeout=60_000,
     )
     link = page.locator("[data-testid=see-evaluation]")

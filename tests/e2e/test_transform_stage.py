@@ -44,7 +44,7 @@ def test_yaml_recipe_loads_and_preview_shows_before_after_stats(
         "    columns: [Amount]\n"
     )
     page.set_input_files("#load-recipe", str(recipe))
-    page.wait_for_function("document.querySelectorAll('#recipe-steps li').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#recipe-steps li').length === 2")
     stats = page.locator("[data-testid=preview-stats]")
     stats.wait_for()
     changed = stats.locator("tbody tr")
@@ -83,12 +83,13 @@ def test_cancel_button_stops_the_apply_job(page: Any, server: AppServer, tmp_pat
         "steps:\n  - {step: impute, columns: [a, b], strategy: knn, max_train_rows: 50000}\n"
     )
     page.set_input_files("#load-recipe", str(recipe))
-    page.wait_for_function("document.querySelectorAll('#recipe-steps li').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#recipe-steps li').length === 1")
     page.click("#apply-recipe")
     page.locator("#cancel-apply").wait_for(state="visible")
     page.click("#cancel-apply")
     page.wait_for_function(
-        "document.getElementById('apply-status').innerText.includes('Cancelled')", timeout=60_000
+        "() => document.getElementById('apply-status').innerText.includes('Cancelled')",
+        timeout=60_000,
     )
     assert page.locator("#cancel-apply").is_hidden()
     assert page.locator("#lineage-table tbody tr").count() == 1
