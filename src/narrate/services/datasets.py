@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from narrate.bootstrap import Container
 from narrate.core.data.expressions import filter_rows
-from narrate.core.data.readers import ReadOptions, read_table
+from narrate.core.data.readers import ReadLimits, ReadOptions, read_table
 from narrate.core.data.types import apply_type_overrides, infer_types
 from narrate.errors import InvalidInput, NotFound
 from narrate.services.new_blobs import NewBlobs
@@ -32,7 +32,7 @@ from narrate.services.visibility import (
     visible_dataset_version,
     visible_filter,
 )
-from narrate.storage.sql.tables import Dataset, DatasetVersion, utcnow
+from narrate.storage.sql.tables import Dataset, DatasetVersion, new_id, utcnow
 
 __all__ = [
     "Owner",
@@ -42,6 +42,7 @@ __all__ = [
     "ingest_file",
     "list_datasets",
     "load_frame",
+    "read_limits",
     "restore_dataset",
     "store_version",
     "update_dataset",
@@ -86,6 +87,11 @@ def store_version(
 
     Blobs this call creates are removed again if the caller's unit of work rolls back
     (here or in a later step); blobs that were already stored are left alone.
+
+    Profiling, writing the Parquet file and storing blobs all happen before this call's
+    first statement, and pending changes of the session are flushed only after them: a
+    caller that has not written yet holds no database write lock during that CPU work
+    (on SQLite a held lock makes every other write, logins included, wait and fail).
     """
     blobs = NewBlobs(container, s)
     # Profiling and writing the Parquet file both run in Polars, which releases the GIL:
@@ -149,7 +155,7 @@ def ingest_file(
         DataProblem, UnsupportedMediaType, InvalidInput: the file cannot be used; nothing
             is stored.
     """
-    result = read_table(path, filename=filename, options=options)
+    result = read_table(path, filename=filename, options=options, limits=read_limits(container))
     df, kinds = infer_types(result.frame, in_place=True)
     if target is not None and target not in df.columns:
         target = None
@@ -164,14 +170,16 @@ def ingest_file(
         "renamed_columns": result.renamed_columns,
     }
     with container.db.session() as s:
+        # Not flushed here: store_version profiles first and inserts both rows after, so
+        # the write transaction lasts only as long as the inserts.
         dataset = Dataset(
+            id=new_id(),
             owner_id=owner_id,
             name=(name or Path(filename).stem).strip()[:200] or "dataset",
             description=description,
             target=target,
         )
         s.add(dataset)
-        s.flush()
         version = store_version(
             container,
             s,
@@ -185,6 +193,24 @@ def ingest_file(
             note="Uploaded",
         )
         return {**dataset_to_dict(dataset), "version": version_to_dict(version)}
+
+
+def read_limits(container: Container) -> ReadLimits:
+    """The upload limits configured in the container's settings.
+
+    Args:
+        container: The wired application.
+
+    Returns:
+        Columns, cells, decompressed size and JSON depth limits for ``read_table``.
+    """
+    settings = container.settings
+    return ReadLimits(
+        max_columns=settings.max_columns,
+        max_cells=settings.max_cells,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
 
 
 def dataset_to_dict(d: Dataset) -> dict[str, Any]:

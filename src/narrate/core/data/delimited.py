@@ -18,6 +18,7 @@ from narrate.core.data.encoding import (
     detect_encoding,
     transcode_to_utf8,
 )
+from narrate.core.data.limits import ReadLimits, check_columns
 from narrate.core.data.numbers import NumberStyle, convert_formatted_numbers, detect_number_style
 from narrate.core.data.records import find_quote_error, first_odd_quote_line, scan_records
 from narrate.core.data.sniffing import looks_like_data_row, sniff_delimiter, split_sample
@@ -28,6 +29,7 @@ __all__ = ["DelimitedRead", "read_delimited"]
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _TOO_MANY_FIELDS = "more fields than defined"
 _BAD_UTF8 = "invalid utf-8"
+_HEADER_CHUNK = 1 << 16
 
 
 class _InvalidUtf8(Exception):
@@ -54,6 +56,7 @@ def read_delimited(
     delimiter: str | None = None,
     encoding: str | None = None,
     skip_bad_lines: bool = False,
+    limits: ReadLimits | None = None,
 ) -> DelimitedRead:
     """Read a CSV or TSV file into a polars frame of strings.
 
@@ -64,6 +67,8 @@ def read_delimited(
         delimiter: Use this delimiter instead of sniffing one.
         encoding: Use this codec instead of detecting one.
         skip_bad_lines: Drop rows with the wrong number of fields instead of failing.
+        limits: The column limit, checked on the first row before the body is read
+            (default ``ReadLimits()``).
 
     Returns:
         The frame and what was found out while reading it.
@@ -71,7 +76,9 @@ def read_delimited(
     Raises:
         DataProblem: The file is empty, has no data rows, ragged rows or broken quoting.
         UnsupportedMediaType: The file is binary or not valid in its encoding.
+        TooLarge: The first row has more fields than ``limits.max_columns``.
     """
+    limits = limits or ReadLimits()
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     is_truncated = path.stat().st_size > len(head)
@@ -93,7 +100,12 @@ def read_delimited(
             transcode_to_utf8(path, source, detected.name, filename=filename)
         try:
             result = _read_utf8(
-                source, filename=filename, is_tsv=is_tsv, delimiter=delimiter, skip=skip_bad_lines
+                source,
+                filename=filename,
+                is_tsv=is_tsv,
+                delimiter=delimiter,
+                skip=skip_bad_lines,
+                limits=limits,
             )
         except _InvalidUtf8:
             # The sample was UTF-8 but a later byte is not: such files are almost always CP1252.
@@ -101,7 +113,12 @@ def read_delimited(
             source = Path(scratch) / "utf8.csv"
             transcode_to_utf8(path, source, detected.name, filename=filename)
             result = _read_utf8(
-                source, filename=filename, is_tsv=is_tsv, delimiter=delimiter, skip=skip_bad_lines
+                source,
+                filename=filename,
+                is_tsv=is_tsv,
+                delimiter=delimiter,
+                skip=skip_bad_lines,
+                limits=limits,
             )
     result.encoding = detected.name
     if detected.name not in {"utf-8", "utf-8-sig"}:
@@ -110,7 +127,13 @@ def read_delimited(
 
 
 def _read_utf8(
-    path: Path, *, filename: str, is_tsv: bool, delimiter: str | None, skip: bool
+    path: Path,
+    *,
+    filename: str,
+    is_tsv: bool,
+    delimiter: str | None,
+    skip: bool,
+    limits: ReadLimits,
 ) -> DelimitedRead:
     with path.open("rb") as handle:
         raw = handle.read(SAMPLE_BYTES)
@@ -119,6 +142,7 @@ def _read_utf8(
         raw.decode("utf-8", errors="replace").lstrip("\ufeff"), is_truncated=is_truncated
     )
     sep = delimiter or ("\t" if is_tsv else sniff_delimiter(sample))
+    check_columns(_first_row_width(path, sep), filename=filename, limits=limits)
     has_header = not looks_like_data_row(sample, sep)
     frame, skipped = _read_frame(path, filename=filename, sep=sep, has_header=has_header, skip=skip)
     result = DelimitedRead(frame=frame, encoding="utf-8", delimiter=sep, skipped_lines=skipped)
@@ -136,6 +160,32 @@ def _read_utf8(
         result, names, filename=filename, sample_delimiter_known=delimiter is not None or is_tsv
     )
     return result
+
+
+def _first_row_width(path: Path, sep: str) -> int:
+    """Fields in the first record, read a chunk at a time (the body is never read).
+
+    Delimiters inside quotes do not count; the scan stops at the first line break
+    outside quotes.
+    """
+    fields, is_quoted = 1, False
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as text:
+        while chunk := text.read(_HEADER_CHUNK):
+            if not is_quoted and '"' not in chunk:
+                # Fast path for the usual header without quotes.
+                end = min((i for i in (chunk.find("\n"), chunk.find("\r")) if i >= 0), default=-1)
+                fields += chunk.count(sep, 0, end if end >= 0 else len(chunk))
+                if end >= 0:
+                    return fields
+                continue
+            for char in chunk:
+                if char == '"':
+                    is_quoted = not is_quoted
+                elif not is_quoted and char == sep:
+                    fields += 1
+                elif not is_quoted and char in "\r\n":
+                    return fields
+    return fields
 
 
 def _header_names(sample: str, sep: str) -> list[str]:

@@ -11,6 +11,7 @@ import fastexcel
 import polars as pl
 
 from narrate.core.data.columns import make_unique_names
+from narrate.core.data.limits import ReadLimits, check_zip_entries
 from narrate.errors import DataProblem, InvalidInput, UnsupportedMediaType
 
 __all__ = ["ExcelRead", "find_header_row", "read_excel"]
@@ -32,13 +33,16 @@ class ExcelRead:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_excel(path: Path, *, filename: str, sheet: str | None) -> ExcelRead:
+def read_excel(
+    path: Path, *, filename: str, sheet: str | None, limits: ReadLimits | None = None
+) -> ExcelRead:
     """Read one sheet of an .xlsx workbook.
 
     Args:
         path: The uploaded file.
         filename: The name the user gave it (for messages).
         sheet: The sheet to read; None reads the first one.
+        limits: The decompressed size allowed (default ``ReadLimits()``).
 
     Returns:
         The sheet as a frame, with empty column names filled in.
@@ -47,7 +51,10 @@ def read_excel(path: Path, *, filename: str, sheet: str | None) -> ExcelRead:
         UnsupportedMediaType: The file is not a readable workbook.
         InvalidInput: ``sheet`` is not in the workbook.
         DataProblem: The workbook has no sheets, or the sheet is empty.
+        TooLarge: The workbook's XML expands beyond ``limits.max_decompressed_bytes``
+            (checked before the workbook is parsed).
     """
+    check_zip_entries(path, filename=filename, limits=limits or ReadLimits())
     try:
         sheets = list(fastexcel.read_excel(path).sheet_names)
     except fastexcel.FastExcelError as exc:

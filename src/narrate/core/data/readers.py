@@ -6,6 +6,7 @@ type by name *and* by content, then hands over to the reader for that format.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -13,6 +14,7 @@ import polars as pl
 
 from narrate.core.data.delimited import read_delimited
 from narrate.core.data.excel import read_excel
+from narrate.core.data.limits import ReadLimits, check_cells, gunzip_capped
 from narrate.core.data.sniffing import sniff_binary_format
 from narrate.core.data.structured import flatten_nested, read_json, read_jsonl, read_parquet
 from narrate.errors import DataProblem, UnsupportedMediaType
@@ -20,6 +22,7 @@ from narrate.errors import DataProblem, UnsupportedMediaType
 __all__ = [
     "ACCEPTED_MEDIA_TYPES",
     "FORMATS_BY_EXTENSION",
+    "ReadLimits",
     "ReadOptions",
     "ReadResult",
     "check_media_type",
@@ -58,6 +61,13 @@ ACCEPTED_MEDIA_TYPES = (
     "application/x-www-form-urlencoded",
 )
 _FORMAT_NAMES = {"parquet": "Parquet", "xlsx": "Excel (.xlsx)", "xls": "old Excel (.xls)"}
+_GZIP = b"\x1f\x8b"
+# Other compressors whose streams polars would expand in memory without any limit.
+_OTHER_COMPRESSION = {
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+}
 
 
 @dataclass(frozen=True)
@@ -105,13 +115,21 @@ class ReadResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_table(path: Path, *, filename: str, options: ReadOptions | None = None) -> ReadResult:
+def read_table(
+    path: Path,
+    *,
+    filename: str,
+    options: ReadOptions | None = None,
+    limits: ReadLimits | None = None,
+) -> ReadResult:
     """Read an uploaded file into a polars frame.
 
     Args:
         path: Where the uploaded bytes are.
         filename: The name the user gave the file; its extension picks the format.
         options: Sheet, delimiter, encoding and bad-line choices.
+        limits: Columns, cells, decompressed size and JSON depth allowed (defaults:
+            ``ReadLimits()``); each is checked before the data is materialised.
 
     Returns:
         The frame and what was found out while reading it.
@@ -122,14 +140,21 @@ def read_table(path: Path, *, filename: str, options: ReadOptions | None = None)
         InvalidInput: The requested sheet does not exist.
         DataProblem: The file is empty, has no data rows, or is malformed (the error
             names the file and, where known, the line).
+        TooLarge: The file is over one of ``limits``.
     """
     options = options or ReadOptions()
+    limits = limits or ReadLimits()
     declared = _declared_format(filename)
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    actual, warnings = _actual_format(declared, head, filename=filename)
-    result = _read_format(actual, path, filename=filename, options=options)
-    result.warnings[:0] = warnings
+    with tempfile.TemporaryDirectory(prefix="narrate-unzip-") as scratch:
+        path, gz_warnings = _decompressed(path, Path(scratch), filename=filename, limits=limits)
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        actual, warnings = _actual_format(declared, head, filename=filename)
+        result = _read_format(actual, path, filename=filename, options=options, limits=limits)
+    result.warnings[:0] = gz_warnings + warnings
+    # Every reader checks what it can before reading; this catches the rest (e.g. the
+    # row count of a CSV is only known once it is read).
+    check_cells(result.frame.height, result.frame.width, filename=filename, limits=limits)
     frame, nested = flatten_nested(result.frame)
     if nested:
         result.warnings.append(
@@ -211,7 +236,33 @@ def _actual_format(declared: str, head: bytes, *, filename: str) -> tuple[str, l
     ]
 
 
-def _read_format(fmt: str, path: Path, *, filename: str, options: ReadOptions) -> ReadResult:
+def _decompressed(
+    path: Path, scratch: Path, *, filename: str, limits: ReadLimits
+) -> tuple[Path, list[str]]:
+    """A gzip upload expanded (with the size cap) into ``scratch``; others as they are.
+
+    Polars would otherwise expand a compressed CSV in memory without any limit.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    for magic, name in _OTHER_COMPRESSION.items():
+        if head.startswith(magic):
+            raise UnsupportedMediaType(
+                f"'{filename}' is {name}-compressed; Narrate reads uncompressed or "
+                "gzip-compressed files.",
+                hint="Decompress it, or compress it with gzip, and upload it again.",
+                details={"file": filename, "compression": name, "problem": "compressed"},
+            )
+    if not head.startswith(_GZIP):
+        return path, []
+    target = scratch / "decompressed"
+    gunzip_capped(path, target, filename=filename, limits=limits)
+    return target, ["The file was gzip-compressed and was decompressed."]
+
+
+def _read_format(
+    fmt: str, path: Path, *, filename: str, options: ReadOptions, limits: ReadLimits
+) -> ReadResult:
     if fmt in {"csv", "tsv"}:
         read = read_delimited(
             path,
@@ -220,6 +271,7 @@ def _read_format(fmt: str, path: Path, *, filename: str, options: ReadOptions) -
             delimiter=options.delimiter,
             encoding=options.encoding,
             skip_bad_lines=options.skip_bad_lines,
+            limits=limits,
         )
         return ReadResult(
             frame=read.frame,
@@ -231,7 +283,7 @@ def _read_format(fmt: str, path: Path, *, filename: str, options: ReadOptions) -
             warnings=read.warnings,
         )
     if fmt == "xlsx":
-        sheet = read_excel(path, filename=filename, sheet=options.sheet)
+        sheet = read_excel(path, filename=filename, sheet=options.sheet, limits=limits)
         result = ReadResult(
             frame=sheet.frame,
             format="xlsx",
@@ -242,9 +294,11 @@ def _read_format(fmt: str, path: Path, *, filename: str, options: ReadOptions) -
         result.renamed_columns = sheet.renamed_columns
         return result
     if fmt == "parquet":
-        return ReadResult(frame=read_parquet(path, filename=filename), format="parquet")
+        frame = read_parquet(path, filename=filename, limits=limits)
+        return ReadResult(frame=frame, format="parquet")
     reader = read_json if fmt == "json" else read_jsonl
-    return ReadResult(frame=reader(path, filename=filename), format=fmt, encoding="utf-8")
+    frame = reader(path, filename=filename, limits=limits)
+    return ReadResult(frame=frame, format=fmt, encoding="utf-8")
 
 
 def _check_not_empty(result: ReadResult, *, filename: str) -> None:

@@ -6,7 +6,15 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from narrate.core.data.limits import (
+    ReadLimits,
+    check_cells,
+    check_decompressed,
+    check_json_depth,
+)
 from narrate.errors import DataProblem
 
 __all__ = ["flatten_nested", "read_json", "read_jsonl", "read_parquet"]
@@ -14,19 +22,23 @@ __all__ = ["flatten_nested", "read_json", "read_jsonl", "read_parquet"]
 _NESTED = (pl.Struct, pl.List, pl.Array)
 
 
-def read_parquet(path: Path, *, filename: str) -> pl.DataFrame:
-    """Read a Parquet file.
+def read_parquet(path: Path, *, filename: str, limits: ReadLimits | None = None) -> pl.DataFrame:
+    """Read a Parquet file, after checking its metadata against the limits.
 
     Args:
         path: The uploaded file.
         filename: The name the user gave it (for messages).
+        limits: Columns, cells and decompressed size allowed (default ``ReadLimits()``).
 
     Returns:
         The table.
 
     Raises:
         DataProblem: The file is not valid Parquet.
+        TooLarge: Its metadata declares more columns, cells or uncompressed bytes than
+            the limits allow (a few KB of Parquet can hold 100 million rows).
     """
+    _check_parquet_metadata(path, filename=filename, limits=limits or ReadLimits())
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.ComputeError, OSError) as exc:
@@ -37,23 +49,44 @@ def read_parquet(path: Path, *, filename: str) -> pl.DataFrame:
         ) from exc
 
 
-def read_json(path: Path, *, filename: str) -> pl.DataFrame:
+def _check_parquet_metadata(path: Path, *, filename: str, limits: ReadLimits) -> None:
+    try:
+        metadata = pq.read_metadata(path)
+        columns = len(metadata.schema.to_arrow_schema())
+    except (pa.ArrowException, OSError) as exc:
+        raise DataProblem(
+            f"'{filename}' could not be read as Parquet: {_first_line(exc)}",
+            hint="Write the file again with a Parquet library, or upload a CSV.",
+            details={"file": filename, "problem": "bad_parquet"},
+        ) from exc
+    check_cells(metadata.num_rows, columns, filename=filename, limits=limits)
+    uncompressed = sum(
+        metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups)
+    )
+    check_decompressed(uncompressed, filename=filename, limits=limits)
+
+
+def read_json(path: Path, *, filename: str, limits: ReadLimits | None = None) -> pl.DataFrame:
     """Read a JSON array of records (or JSON Lines saved as .json).
 
     Args:
         path: The uploaded file.
         filename: The name the user gave it (for messages).
+        limits: The nesting depth allowed (default ``ReadLimits()``).
 
     Returns:
         The table.
 
     Raises:
-        DataProblem: The file is not valid JSON or not an array of records.
+        DataProblem: The file is not valid JSON, not an array of records, or nested
+            deeper than ``limits.max_json_depth``.
     """
+    limits = limits or ReadLimits()
+    check_json_depth(path, filename=filename, limits=limits)
     with path.open("rb") as handle:
         start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if start.startswith(b"{"):
-        return read_jsonl(path, filename=filename)
+        return read_jsonl(path, filename=filename, limits=limits)
     try:
         return pl.read_json(path, infer_schema_length=None)
     except pl.exceptions.PolarsError as exc:
@@ -66,19 +99,22 @@ def read_json(path: Path, *, filename: str) -> pl.DataFrame:
         ) from exc
 
 
-def read_jsonl(path: Path, *, filename: str) -> pl.DataFrame:
+def read_jsonl(path: Path, *, filename: str, limits: ReadLimits | None = None) -> pl.DataFrame:
     """Read JSON Lines: one JSON object per line.
 
     Args:
         path: The uploaded file.
         filename: The name the user gave it (for messages).
+        limits: The nesting depth allowed (default ``ReadLimits()``).
 
     Returns:
         The table.
 
     Raises:
-        DataProblem: A line is not a JSON object.
+        DataProblem: A line is not a JSON object, or the nesting is deeper than
+            ``limits.max_json_depth``.
     """
+    check_json_depth(path, filename=filename, limits=limits or ReadLimits())
     try:
         return pl.read_ndjson(path, infer_schema_length=None)
     except pl.exceptions.PolarsError as exc:
@@ -122,6 +158,8 @@ def _json_error_line(path: Path) -> int | None:
         json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except json.JSONDecodeError as exc:
         return exc.lineno
+    except RecursionError:  # the depth check ran first; this only guards the parser
+        return None
     return None
 
 
@@ -132,7 +170,7 @@ def _first_bad_json_line(path: Path) -> int | None:
                 continue
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 return line_no
             if not isinstance(value, dict):
                 return line_no
