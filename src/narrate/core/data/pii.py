@@ -153,11 +153,8 @@ def detect_pii(df: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[dict[str,
     """
     found = []
     schema = dict(df.schema)  # once: each ``.schema`` call walks every column
-    for name, dtype in schema.items():
-        kind = kinds.get(name)
-        is_integer = kind == ColumnKind.INTEGER and dtype.is_integer()
-        if kind not in _CHECKED_KINDS and not is_integer:
-            continue
+    for name in _candidate_columns(df, schema, kinds):
+        is_integer = kinds.get(name) == ColumnKind.INTEGER
         values = df.get_column(name).drop_nulls()
         if values.len() > _SAMPLE:
             # Sample before the cast: turning a million numbers into text is the slow part.
@@ -167,6 +164,52 @@ def detect_pii(df: pl.DataFrame, kinds: dict[str, ColumnKind]) -> list[dict[str,
         if hit is not None:
             found.append(hit)
     return found
+
+
+def _candidate_columns(
+    df: pl.DataFrame, schema: dict[str, pl.DataType], kinds: dict[str, ColumnKind]
+) -> list[str]:
+    """The columns worth the per-column checks, found in a few multi-column passes.
+
+    On a file with thousands of columns the per-column work (sampling, casting,
+    checksums) dominates; most columns match no pattern at all. A pattern count over a
+    row sample keeps only columns that could reach the share needed (with a wide margin
+    for sampling noise), plus those whose name alone is a reason (names, phones).
+    """
+    text = [name for name in schema if kinds.get(name) in _CHECKED_KINDS]
+    ints = [
+        name
+        for name, dtype in schema.items()
+        if kinds.get(name) == ColumnKind.INTEGER and dtype.is_integer()
+    ]
+    rows = df if df.height <= _SAMPLE else df.sample(_SAMPLE, seed=0)
+    keep = {name for name in text if _NAME_HEADER.match(name.strip().replace(" ", "_"))}
+    keep |= {name for name in ints if _PHONE_HEADER.search(_header_words(name))}
+    exact = rows.height == df.height  # the counts are then exact, no margin needed
+    if text:
+        values = pl.col(text).cast(pl.String).str.strip_chars()
+        present = rows.select(values.count()).row(0, named=True)
+        for pattern in _PATTERNS.values():
+            hits = rows.select(values.str.contains(pattern).sum()).row(0, named=True)
+            keep |= {n for n in text if _may_reach(hits[n], present[n], _MIN_SHARE, exact)}
+    if ints:
+        present = rows.select(pl.col(ints).count()).row(0, named=True)
+        # 13+ digits without a sign: what the card pattern needs of an integer.
+        hits = rows.select((pl.col(ints) >= 10**12).sum()).row(0, named=True)
+        keep |= {n for n in ints if _may_reach(hits[n], present[n], _MIN_SHARE_DIGITS, exact)}
+    return [name for name in schema if name in keep]
+
+
+def _may_reach(hits: int, present: int, share: float, exact: bool) -> bool:
+    if present == 0:
+        return False
+    if exact:
+        return hits >= share * present
+    return present < 200 or hits >= share / 2 * present
+
+
+def _header_words(name: str) -> str:
+    return name.strip().replace(" ", "_").replace("-", "_")
 
 
 def _integer_pii(name: str, values: pl.Series) -> dict[str, Any] | None:

@@ -175,53 +175,57 @@ def _candidates(
 ) -> dict[str, list[tuple[ColumnKind, str | None]]]:
     """The parses worth trying on each text column, judged from a sample of rows.
 
-    Every column is judged in a few passes over one sample (never a pass per column).
+    Every statistic is one multi-column expression over one sample: polars expands it
+    cheaply, whereas a list of one expression per column costs a lot per column, which
+    dominated on files with thousands of columns.
     """
     if not names:
         return {}
     sample = df.select(names)
     if sample.height > _SAMPLE:
         sample = sample.sample(_SAMPLE, seed=_SEED)
-    sample = sample.select(cleaned(pl.col(name)) for name in names)
-    shapes = sample.select(_shape(name) for name in names).row(0, named=True)
-    shaped = {name: shapes[name] for name in names if shapes[name]["present"]}
-    shaped = {name: shape for name, shape in shaped.items() if not shape["zero_led"]}
+    sample = sample.select(cleaned(pl.col(names)))
+    shapes = _shapes(sample)
+    shaped = {
+        name: shape
+        for name, shape in shapes.items()
+        if shape["present"] and not shape["zero_led"]  # leading zeros: codes stay text
+    }
     words = _boolean_words(sample, [n for n, shape in shaped.items() if shape["lowered"] <= 2])
-    checks = {name: _parse_checks(shape) for name, shape in shaped.items()}
-    misses = (
-        sample.select(
-            pl.struct(
-                (expr(pl.col(name)).null_count() - pl.col(name).null_count()).alias(str(index))
-                for index, expr in enumerate(checks[name].values())
-            ).alias(name)
-            for name in checks
-            if checks[name]
-        ).row(0, named=True)
-        if any(checks.values())
-        else {}
-    )
+    groups: dict[tuple[bool, bool, bool], list[str]] = {}
+    for name, shape in shaped.items():
+        groups.setdefault((shape["numeric"], shape["date"], shape["time"]), []).append(name)
+    passing: dict[str, list[tuple[ColumnKind, str | None]]] = {}
+    for flags, group in groups.items():
+        for key, parse in _parse_checks(*flags).items():
+            nulls = sample.select(parse(pl.col(group)).null_count()).row(0, named=True)
+            for name in group:
+                if nulls[name] == sample.height - shaped[name]["present"]:
+                    passing.setdefault(name, []).append(key)
     found: dict[str, list[tuple[ColumnKind, str | None]]] = {}
     for name in shaped:
         tried = [(ColumnKind.BOOLEAN, None)] if _is_boolean_words(words.get(name)) else []
-        if checks[name]:
-            counts = misses[name]
-            tried += [key for index, key in enumerate(checks[name]) if counts[str(index)] == 0]
+        tried += passing.get(name, [])
         if tried:
             found[name] = tried[:3]
     return found
 
 
-def _shape(name: str) -> pl.Expr:
-    column = pl.col(name)
-    return pl.struct(
-        column.count().alias("present"),
-        # codes with leading zeros (zip codes, account numbers) stay text
-        column.str.contains(r"^[+-]?0\d+$").any().alias("zero_led"),
-        column.str.to_lowercase().drop_nulls().n_unique().alias("lowered"),
-        column.str.contains(r"^[+-]?\.?\d").all().alias("numeric"),
-        column.str.contains(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all().alias("date"),
-        column.str.contains(":", literal=True).any().alias("time"),
-    ).alias(name)
+def _shapes(sample: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    every = pl.all()
+    exprs = {
+        "present": every.count(),
+        "zero_led": every.str.contains(r"^[+-]?0\d+$").any(),
+        "lowered": every.str.to_lowercase().drop_nulls().n_unique(),
+        "numeric": every.str.contains(r"^[+-]?\.?\d").all(),
+        "date": every.str.contains(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all(),
+        "time": every.str.contains(":", literal=True).any(),
+    }
+    found: dict[str, dict[str, Any]] = {name: {} for name in sample.columns}
+    for stat, expr in exprs.items():
+        for name, value in sample.select(expr).row(0, named=True).items():
+            found[name][stat] = value
+    return found
 
 
 def _boolean_words(sample: pl.DataFrame, names: list[str]) -> dict[str, set[str]]:
@@ -241,16 +245,16 @@ def _is_boolean_words(lowered: set[str] | None) -> bool:
 
 
 def _parse_checks(
-    shape: dict[str, Any],
+    is_numeric: bool, is_date: bool, has_time: bool
 ) -> dict[tuple[ColumnKind, str | None], Callable[[pl.Expr], pl.Expr]]:
     checks: dict[tuple[ColumnKind, str | None], Callable[[pl.Expr], pl.Expr]] = {}
-    if shape["numeric"]:
+    if is_numeric:
         checks[(ColumnKind.INTEGER, None)] = parse_integer
         checks[(ColumnKind.FLOAT, None)] = parse_float
-    if shape["date"]:
-        formats = DATETIME_FORMATS if shape["time"] else DATE_FORMATS
-        kind = ColumnKind.DATETIME if shape["time"] else ColumnKind.DATE
-        parse = parse_datetime if shape["time"] else parse_date
+    if is_date:
+        formats = DATETIME_FORMATS if has_time else DATE_FORMATS
+        kind = ColumnKind.DATETIME if has_time else ColumnKind.DATE
+        parse = parse_datetime if has_time else parse_date
         checks.update({(kind, fmt): partial(parse, fmt=fmt) for fmt in formats})
     return checks
 
