@@ -186,8 +186,8 @@ def _add_distributions(
     for name, index in positions.items():
         groups.setdefault(tuple(index), []).append(name)
     quantiles: dict[str, list[Any]] = {}
-    for index, group in groups.items():
-        picked = finite.select(pl.col(group).sort(nulls_last=True).gather(list(index)).implode())
+    for shared, group in groups.items():
+        picked = finite.select(pl.col(group).sort(nulls_last=True).gather(list(shared)).implode())
         quantiles.update(picked.row(0, named=True))
     exprs: list[pl.Expr] = []
     for name in positions:

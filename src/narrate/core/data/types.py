@@ -204,7 +204,9 @@ def _candidates(
                     passing.setdefault(name, []).append(key)
     found: dict[str, list[tuple[ColumnKind, str | None]]] = {}
     for name in shaped:
-        tried = [(ColumnKind.BOOLEAN, None)] if _is_boolean_words(words.get(name)) else []
+        tried: list[tuple[ColumnKind, str | None]] = []
+        if _is_boolean_words(words.get(name)):
+            tried.append((ColumnKind.BOOLEAN, None))
         tried += passing.get(name, [])
         if tried:
             found[name] = tried[:3]
