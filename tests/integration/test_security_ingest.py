@@ -75,9 +75,7 @@ def test_upload_of_5000_columns_succeeds_quickly(client: httpx.Client) -> None:
     assert len(profile["columns"]) == 5_000, version_id
 
 
-def test_writes_succeed_while_a_wide_upload_is_profiled(
-    client: httpx.Client, server: Any
-) -> None:
+def test_writes_succeed_while_a_wide_upload_is_profiled(client: httpx.Client, server: Any) -> None:
     wide = _wide_csv(5_000, 400)
     outcome: dict[str, Any] = {}
 

@@ -62,9 +62,7 @@ def test_parquet_uncompressed_size_is_checked_from_metadata(tmp_path: Path) -> N
     path = tmp_path / "t.parquet"
     pq.write_table(table, path, compression="zstd", use_dictionary=False)
     with pytest.raises(TooLarge, match="NARRATE_MAX_DECOMPRESSED_MB") as caught:
-        read_table(
-            path, filename="t.parquet", limits=ReadLimits(max_decompressed_bytes=100 * KB)
-        )
+        read_table(path, filename="t.parquet", limits=ReadLimits(max_decompressed_bytes=100 * KB))
     assert caught.value.details["setting"] == "max_decompressed_mb"
 
 
@@ -122,9 +120,7 @@ def test_zip_entries_are_counted_not_trusted(tmp_path: Path) -> None:
     ],
     ids=["brackets-in-strings", "escaped-quote", "real-nesting"],
 )
-def test_json_depth_ignores_brackets_in_strings(
-    tmp_path: Path, content: bytes, depth: int
-) -> None:
+def test_json_depth_ignores_brackets_in_strings(tmp_path: Path, content: bytes, depth: int) -> None:
     path = _write(tmp_path, "t.json", content)
     check_json_depth(path, filename="t.json", limits=ReadLimits(max_json_depth=depth))
     with pytest.raises(DataProblem, match=f"nested {depth} levels deep"):
