@@ -13,11 +13,24 @@ from narrate.errors import InvalidInput
 __all__ = ["render_model_card"]
 
 
+# Markdown renderers pass raw HTML through (CommonMark does), so user text in a Markdown
+# card (model and class names, column names, warnings) must not open a tag or a link there.
+# A backslash makes the next punctuation literal; the backslash itself goes first.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\<>[]"})
+
+
+def _markdown_text(value: Any) -> str:
+    # Everything printed, not only strings: a dict of segment values prints its keys too.
+    return str(value).translate(_MARKDOWN_ESCAPES)
+
+
 def _environment(html: bool) -> Environment:
     return Environment(
         loader=PackageLoader("narrate.core.evaluation", "templates"),
-        # Markdown output is plain text, not HTML; HTML output is escaped.
+        # HTML output is escaped; Markdown output has its HTML-significant characters
+        # backslash-escaped instead (entities would show as "&lt;" in the plain text).
         autoescape=html,  # noqa: S701
+        finalize=None if html else _markdown_text,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
