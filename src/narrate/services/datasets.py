@@ -308,15 +308,17 @@ def update_dataset(
     A new target re-profiles the current version, so the target summary, the leakage
     and class-imbalance warnings and the narrative follow it.
     """
-    with container.db.session() as s:
+    if name is not None and not name.strip():
+        raise InvalidInput("A dataset name can't be empty.", details={"parameter": "name"})
+    with container.db.session() as s, s.no_autoflush:
+        # Nothing is flushed until the profiling below is done: a pending change flushed
+        # early would hold SQLite's write lock (and stall every login) during CPU work.
         d = visible_dataset(s, owner, dataset_id)
+        current = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
         if name is not None:
-            if not name.strip():
-                raise InvalidInput("A dataset name can't be empty.", details={"parameter": "name"})
             d.name = name.strip()[:200]
         if description is not None:
             d.description = description
-        current = s.get(DatasetVersion, d.current_version_id) if d.current_version_id else None
         if target is not None and current is not None:
             _check_column(current, target, parameter="target")
             is_new_target = d.target != target
