@@ -145,3 +145,16 @@ def test_bad_recipe_lists_issues(data_dir: Path, tmp_path: Path) -> None:
     recipe.write_text(json.dumps({"steps": [{"step": "scale", "columns": ["ghost"]}]}))
     r = _narrate(data_dir, "recipes", "apply", dataset_id, str(recipe), check=False)
     assert r.returncode == 2 and "ghost" in r.stderr
+
+
+def test_datasets_add_and_show_mask_personal_data(data_dir: Path, tmp_path: Path) -> None:
+    rows = ["helpdesk.team@example.org"] * 59 + ["a.b@example.org"]
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("support,amount\n" + "".join(f"{e},{i}\n" for i, e in enumerate(rows)))
+    added = _narrate(data_dir, "datasets", "add", str(csv), "--as", "admin")
+    dataset_id = re.search(r"\(([0-9a-f-]{8,})\)", added.stdout)
+    assert dataset_id, added.stdout
+    shown = _narrate(data_dir, "datasets", "show", dataset_id.group(1), "--as", "admin")
+    for out in (added.stdout, shown.stdout):
+        assert "helpdesk.team@example.org" not in out, out
+    assert "support" in shown.stdout

@@ -36,6 +36,14 @@ def local_container(data_dir: Path | None, as_user: str | None) -> tuple[Any, An
     return container, Owner(user.id, user.role == "admin")
 
 
+def _shown_profile(container: Any, version: Any, viewer_id: str) -> bytes:
+    """The version's profile as every transport shows it: personal data masked."""
+    from narrate.services import datasets, profiles
+
+    stored = datasets.profile_bytes(container, version)
+    return profiles.present_profile(stored, owner_id=version.owner_id, viewer_id=viewer_id)
+
+
 @app.command("add")
 def datasets_add(
     file: Annotated[Path, typer.Argument(help="CSV, TSV, XLSX, Parquet, JSON or JSONL file.")],
@@ -72,9 +80,8 @@ def datasets_add(
                 options=ReadOptions(sheet=sheet, skip_bad_lines=skip_bad_lines),
             )
         version = out["version"]
-        profile = json.loads(
-            datasets.profile_bytes(container, datasets.get_version(container, owner, version["id"]))
-        )
+        stored = datasets.get_version(container, owner, version["id"])
+        profile = json.loads(_shown_profile(container, stored, owner.user_id))
     except NarrateError as exc:
         raise fail(exc) from exc
     finally:
@@ -117,7 +124,7 @@ def datasets_show(
     try:
         d = datasets.get_dataset(container, owner, dataset_id)
         version = datasets.get_version(container, owner, d["version_id"])
-        profile = json.loads(datasets.profile_bytes(container, version))
+        profile = json.loads(_shown_profile(container, version, owner.user_id))
     except NarrateError as exc:
         raise fail(exc) from exc
     finally:
