@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +38,7 @@ from narrate.storage.sql.tables import Dataset, DatasetVersion, new_id, utcnow
 
 __all__ = [
     "Owner",
+    "clean_filename",
     "dataset_to_dict",
     "delete_dataset",
     "get_dataset",
@@ -138,6 +141,23 @@ def store_version(
     return version
 
 
+def clean_filename(filename: str) -> str:
+    """An upload's name without directories (``/`` or ``\\``) or control characters.
+
+    Clients send Windows paths, ``../`` parts or NUL bytes (refused by PostgreSQL text).
+    The name is shown and read for its extension, never used as a path.
+
+    Args:
+        filename: The name as the client sent it.
+
+    Returns:
+        The cleaned name, or "upload" when nothing is left.
+    """
+    last = re.split(r"[\\/]", filename)[-1]
+    cleaned = "".join(c for c in last if unicodedata.category(c) != "Cc").strip()
+    return cleaned if cleaned not in {"", ".", ".."} else "upload"
+
+
 def ingest_file(
     container: Container,
     owner_id: str,
@@ -155,6 +175,7 @@ def ingest_file(
         DataProblem, UnsupportedMediaType, InvalidInput: the file cannot be used; nothing
             is stored.
     """
+    filename = clean_filename(filename)
     result = read_table(path, filename=filename, options=options, limits=read_limits(container))
     df, kinds = infer_types(result.frame, in_place=True)
     if target is not None and target not in df.columns:

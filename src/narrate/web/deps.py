@@ -18,6 +18,7 @@ from narrate.services.auth import (
 )
 
 __all__ = [
+    "FORM_TOKEN_MAX_BYTES",
     "MAX_OFFSET",
     "SESSION_COOKIE",
     "AdminUser",
@@ -33,6 +34,9 @@ __all__ = [
 
 SESSION_COOKIE = "narrate_session"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+FORM_TOKEN_MAX_BYTES = 64 * 1024
+"""Largest URL-encoded body searched for a ``csrf_token`` field (see ``check_csrf``)."""
 
 MAX_OFFSET = 1_000_000_000
 """Largest paging offset accepted: far past any real page, far below 64-bit overflow."""
@@ -74,21 +78,39 @@ def _from_request(request: Request, container: Container) -> Principal | None:
     return principal
 
 
+async def _form_token(request: Request) -> str | None:
+    """The ``csrf_token`` field of a small URL-encoded form body, else None.
+
+    Only bodies that declare a length up to ``FORM_TOKEN_MAX_BYTES`` are read: the plain
+    HTML forms (sign-out, API tokens) are tiny, while anything else, uploads above all,
+    sends the header. A forged request is then refused before its body is read, instead
+    of after a multipart body of any size was parsed and spooled to the system temp dir.
+    """
+    content_type = request.headers.get("content-type", "")
+    declared = request.headers.get("content-length", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return None
+    if not declared.isdigit() or int(declared) > FORM_TOKEN_MAX_BYTES:
+        return None
+    form = await request.form()
+    value = form.get("csrf_token")
+    return value if isinstance(value, str) else None
+
+
 async def check_csrf(request: Request, principal: Principal) -> None:
     """Cookie-authenticated unsafe requests must echo the session's CSRF token.
 
-    The token comes in the ``X-CSRF-Token`` header (HTMX, fetch) or a ``csrf_token``
-    form field (plain HTML forms).
+    The token comes in the ``X-CSRF-Token`` header (HTMX, fetch, uploads) or a
+    ``csrf_token`` field of a small URL-encoded form (plain HTML forms).
+
+    Raises:
+        Forbidden: ``csrf_failed`` when the token is missing or does not match.
     """
     if principal.via != "session" or request.method in _SAFE:
         return
     sent = request.headers.get("x-csrf-token")
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        form = await request.form()
-        value = form.get("csrf_token")
-        sent = value if isinstance(value, str) else None
+    if sent is None:
+        sent = await _form_token(request)
     if not sent or not principal.csrf or not hmac.compare_digest(sent, principal.csrf):
         raise Forbidden(
             "The form's security token is missing or stale.",

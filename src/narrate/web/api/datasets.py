@@ -183,7 +183,7 @@ async def upload(
                         code="missing_file",
                         details={"parameter": "file"},
                     )
-                filename = Path(file.filename or "upload").name
+                filename = svc.clean_filename(file.filename or "upload")
                 check_media_type(file.content_type, filename=filename)
                 await run_in_threadpool(_spool, file, path, limit, limit_mb)
             finally:
@@ -202,7 +202,7 @@ async def upload(
                     code="missing_filename",
                     details={"parameter": "filename"},
                 )
-            filename = Path(filename).name
+            filename = svc.clean_filename(filename)
             check_media_type(content_type, filename=filename)
             await _stream_body(request, path, filename, limit, limit_mb)
         options = ReadOptions(sheet=sheet or None, skip_bad_lines=skip_bad_lines)
