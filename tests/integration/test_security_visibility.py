@@ -1,7 +1,7 @@
 """One visibility rule for every route that takes an id (security review, Medium 4).
 
 A record is visible when the caller owns it or is an admin and neither it nor a parent
-is soft-deleted (:mod:`narrate.services.visibility`). The table below says, for every
+is soft-deleted (:mod:`narrate.storage.sql.visibility`). The table below says, for every
 route of the app with an ``{..._id}`` path parameter, how to build a valid request and
 what it answers while everything is live, after the dataset is deleted, and after the
 model is deleted. A new route with an id that is not in the table fails
@@ -28,7 +28,7 @@ from tests.support.servers import AppServer
 
 from narrate.bootstrap import Container, build_container
 from narrate.services import datasets, users
-from narrate.services.visibility import Owner
+from narrate.storage.sql.visibility import Owner
 
 LIVE, DATASET_DELETED, MODEL_DELETED = "live", "dataset_deleted", "model_deleted"
 STATES = (LIVE, DATASET_DELETED, MODEL_DELETED)

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from narrate.errors import InvalidState
-from narrate.services.visibility import SYSTEM, Owner, visible_filter, visible_job
 from narrate.storage.sql.database import Database
 from narrate.storage.sql.tables import Job, JobEvent, utcnow
+from narrate.storage.sql.visibility import SYSTEM, Owner, visible_filter, visible_job
 
 __all__ = [
     "HEARTBEAT_INTERVAL_S",
@@ -55,7 +55,7 @@ def create_job(db: Database, owner_id: str, kind: str, params: dict[str, Any]) -
 
 
 def get_job(db: Database, job_id: str, *, owner_id: str | None = None) -> Job:
-    """Return a job by the one visibility rule (:mod:`narrate.services.visibility`).
+    """Return a job by the one visibility rule (:mod:`narrate.storage.sql.visibility`).
 
     Args:
         db: The metadata database.

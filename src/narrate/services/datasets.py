@@ -28,13 +28,13 @@ from narrate.core.data.types import apply_type_overrides, infer_types
 from narrate.errors import InvalidInput, NotFound
 from narrate.services.new_blobs import NewBlobs
 from narrate.services.profiles import build_profile
-from narrate.services.visibility import (
+from narrate.storage.sql.tables import Dataset, DatasetVersion, new_id, utcnow
+from narrate.storage.sql.visibility import (
     Owner,
     visible_dataset,
     visible_dataset_version,
     visible_filter,
 )
-from narrate.storage.sql.tables import Dataset, DatasetVersion, new_id, utcnow
 
 __all__ = [
     "Owner",
@@ -299,7 +299,7 @@ def list_datasets(
 
 
 def get_version(container: Container, owner: Owner, version_id: str) -> DatasetVersion:
-    """A version the caller may see (see :mod:`narrate.services.visibility`).
+    """A version the caller may see (see :mod:`narrate.storage.sql.visibility`).
 
     Raises:
         NotFound: no such version for this caller, or it or its dataset is deleted.

@@ -25,12 +25,6 @@ from narrate.services.training import (
     save_model_version,
     visible_model,
 )
-from narrate.services.visibility import (
-    is_visible,
-    visible_evaluation,
-    visible_filter,
-    visible_model_version,
-)
 from narrate.storage.sql.tables import (
     Dataset,
     DatasetVersion,
@@ -38,6 +32,12 @@ from narrate.storage.sql.tables import (
     Model,
     ModelVersion,
     utcnow,
+)
+from narrate.storage.sql.visibility import (
+    is_visible,
+    visible_evaluation,
+    visible_filter,
+    visible_model_version,
 )
 
 __all__ = [

@@ -37,12 +37,12 @@ from narrate.services.datasets import (
     store_version,
     version_to_dict,
 )
-from narrate.services.visibility import (
+from narrate.storage.sql.tables import Dataset, DatasetVersion, Model, ModelVersion, utcnow
+from narrate.storage.sql.visibility import (
     visible_dataset,
     visible_dataset_version,
     visible_filter,
 )
-from narrate.storage.sql.tables import Dataset, DatasetVersion, Model, ModelVersion, utcnow
 
 __all__ = [
     "APPLY_ENTRY",

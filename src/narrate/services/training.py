@@ -39,8 +39,8 @@ from narrate.errors import InvalidInput, NotFound
 from narrate.jobs.context import JobCancelled, JobContext
 from narrate.jobs.records import create_job
 from narrate.services.datasets import Owner, cached_frame, get_version, load_frame
-from narrate.services.visibility import visible_dataset, visible_model
 from narrate.storage.sql.tables import DatasetVersion, Evaluation, Model, ModelVersion
+from narrate.storage.sql.visibility import visible_dataset, visible_model
 
 __all__ = [
     "FAMILIES",

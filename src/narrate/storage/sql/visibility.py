@@ -25,7 +25,7 @@ reachable only by the restore routes (``deleted=True``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
@@ -33,8 +33,16 @@ from sqlalchemy.orm import Session
 from narrate.errors import NotFound
 from narrate.storage.sql.tables import Dataset, DatasetVersion, Evaluation, Job, Model, ModelVersion
 
-if TYPE_CHECKING:
-    from narrate.services.auth import Principal
+
+class _Caller(Protocol):
+    """An authenticated caller (``narrate.services.auth.Principal``)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
 
 __all__ = [
     "SYSTEM",
@@ -76,7 +84,7 @@ class Owner:
     is_admin: bool = False
 
     @classmethod
-    def of(cls, principal: Principal) -> Owner:
+    def of(cls, principal: _Caller) -> Owner:
         """The owner view of an authenticated caller."""
         return cls(principal.user_id, principal.is_admin)
 
