@@ -124,7 +124,8 @@ def test_a_missing_file_is_refused_the_same_way_as_a_present_one(tmp_path: Path)
     for path in (tmp_path / "absent.csv", tmp_path / "exists.csv"):
         with pytest.raises(BadRequest) as info:
             render_expression(f"island IN (SELECT column_1 FROM read_csv('{path}'))")
-        messages.append(info.value.message.replace(str(path), "P"))
+        # The expression itself is echoed (shortened); what follows it must not differ.
+        messages.append(info.value.message.split("is not allowed:")[1])
     assert messages[0] == messages[1]
 
 
