@@ -64,7 +64,7 @@ def test_upload_over_the_column_limit_is_413_naming_file_count_and_setting(
 
 
 def test_upload_of_5000_columns_succeeds(client: httpx.Client) -> None:
-    # How fast is measured in bench/profile_wide.py, not here.
+    # How fast is measured in bench/bench_profile_wide.py, not here.
     r = _upload(client, "wide.csv", _wide_csv(5_000, 100))
     assert r.status_code == 201, r.text
     assert r.json()["version"]["n_columns"] == 5_000

@@ -3,8 +3,8 @@
 A wide file once took the service down: profiling was quadratic in the column count
 (security review, issue 12). This times each stage so a regression shows up.
 
-Run ``python bench/profile_wide.py`` (writes bench/results/profile_wide.json);
-``--columns 1000 5000`` picks the widths. The column limit is lifted for the 10k run.
+Run ``python bench/bench_profile_wide.py`` or ``make bench`` (writes
+bench/results/profile_wide.json); ``--columns 1000 5000`` picks the widths. The column limit is lifted for the 10k run.
 """
 
 from __future__ import annotations
@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--columns", type=int, nargs="+", default=[1_000, 5_000, 10_000])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--quick", action="store_true", help="1k and 2k columns only")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.columns = [1_000, 2_000]
     runs = []
     with tempfile.TemporaryDirectory(prefix="narrate-bench-") as tmp:
         for columns in args.columns:
