@@ -4,7 +4,8 @@ A wide file once took the service down: profiling was quadratic in the column co
 (security review, issue 12). This times each stage so a regression shows up.
 
 Run ``python bench/bench_profile_wide.py`` or ``make bench`` (writes
-bench/results/profile_wide.json); ``--columns 1000 5000`` picks the widths. The column limit is lifted for the 10k run.
+bench/results/profile_wide.json); ``--columns 1000 5000`` picks the widths. The column
+limit is lifted for the 10k run.
 """
 
 from __future__ import annotations
