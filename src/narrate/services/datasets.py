@@ -25,6 +25,7 @@ from narrate.bootstrap import Container
 from narrate.core.data.expressions import filter_rows
 from narrate.core.data.readers import ReadLimits, ReadOptions, read_table
 from narrate.core.data.types import apply_type_overrides, infer_types
+from narrate.core.text import check_plain_text
 from narrate.errors import InvalidInput, NotFound
 from narrate.services.new_blobs import NewBlobs
 from narrate.services.profiles import build_profile
@@ -176,6 +177,8 @@ def ingest_file(
             is stored.
     """
     filename = clean_filename(filename)
+    check_plain_text(name or "", parameter="name")
+    check_plain_text(description, parameter="description")
     result = read_table(path, filename=filename, options=options, limits=read_limits(container))
     df, kinds = infer_types(result.frame, in_place=True)
     if target is not None and target not in df.columns:
@@ -329,8 +332,10 @@ def update_dataset(
     A new target re-profiles the current version, so the target summary, the leakage
     and class-imbalance warnings and the narrative follow it.
     """
-    if name is not None and not name.strip():
+    if name is not None and not check_plain_text(name, parameter="name").strip():
         raise InvalidInput("A dataset name can't be empty.", details={"parameter": "name"})
+    if description is not None:
+        check_plain_text(description, parameter="description")
     with container.db.session() as s, s.no_autoflush:
         # Nothing is flushed until the profiling below is done: a pending change flushed
         # early would hold SQLite's write lock (and stall every login) during CPU work.

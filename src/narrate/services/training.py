@@ -35,6 +35,7 @@ from narrate.core.automl.results import ProgressUpdate, TrainResult
 from narrate.core.automl.scoring import DEFAULT_METRICS, METRICS, get_metric
 from narrate.core.evaluation import evaluate
 from narrate.core.narrative.model import describe_model
+from narrate.core.text import check_plain_text
 from narrate.errors import InvalidInput, NotFound
 from narrate.jobs.context import JobCancelled, JobContext
 from narrate.jobs.records import create_job
@@ -84,7 +85,9 @@ def prepare_training(
         dataset = visible_dataset(s, owner, dataset_id)
         version_id = options.pop("version_id", None) or dataset.current_version_id
         target = options.get("target") or dataset.target
-        name = options.pop("name", None) or f"{dataset.name} → {target}"
+        given = options.pop("name", None)
+        name = check_plain_text(str(given), parameter="name") if given else None
+        name = name or f"{dataset.name} → {target}"
     if not target:
         raise InvalidInput(
             "Choose the column to predict: send 'target' or set the dataset's target.",

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
+from narrate.core.text import check_plain_text
 from narrate.errors import Conflict, InvalidInput, NotFound
 from narrate.services.auth import API_TOKEN_PREFIX, ROLES, hash_password
 from narrate.storage.sql.database import Database
@@ -217,7 +218,7 @@ def create_api_token(
     db: Database, owner_id: str, name: str, *, expires_in_days: int | None = None
 ) -> NewToken:
     """Create a personal API token; only its SHA-256 is stored."""
-    if not name.strip() or len(name) > 100:
+    if not check_plain_text(name, parameter="name").strip() or len(name) > 100:
         raise InvalidInput(
             "A token needs a name of 1-100 characters.",
             code="invalid_token_name",

@@ -96,8 +96,8 @@ class TrainConfig(BaseModel):
     task: Literal["binary", "multiclass", "regression"] | None = None
     metric: str | None = None
     time_budget_s: float = Field(default=60.0, gt=0, le=24 * 3600)
-    max_trials: int | None = Field(default=None, ge=1)
-    seed: int = 0
+    max_trials: int | None = Field(default=None, ge=1, le=100_000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     cv: CvStrategy = "auto"
     group_column: str | None = None
     time_column: str | None = None
@@ -127,8 +127,8 @@ class TrainConfig(BaseModel):
         "retrain_full do; the reported metrics stay those of the holdout.",
     )
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
-    sensitive_columns: list[str] = Field(default_factory=list)
-    n_jobs: int = Field(default_factory=_default_n_jobs, ge=1)
+    sensitive_columns: list[str] = Field(default_factory=list, max_length=100)
+    n_jobs: int = Field(default_factory=_default_n_jobs, ge=1, le=256)
 
     @model_validator(mode="after")
     def _check_cv_columns(self) -> TrainConfig:
