@@ -180,6 +180,8 @@ def _add_distributions(
         for name in names
         if _finite_count(profiles[name])
     }
+    if not positions:  # every numeric column is empty, or only inf/NaN
+        return
     # Columns with the same number of finite values share quantile positions: one
     # multi-column sort-and-gather per group instead of one expression per column.
     groups: dict[tuple[int, ...], list[str]] = {}

@@ -150,3 +150,18 @@ def test_histogram_of_tiny_floats_has_increasing_edges() -> None:
     edges = column["histogram"]["edges"]
     assert all(a < b for a, b in itertools.pairwise(edges))
     assert sum(column["histogram"]["counts"]) == 4
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[float("inf")] * 3, [float("nan"), float("-inf")], [None, None]],
+    ids=["all-inf", "nan-and-inf", "all-empty"],
+)
+def test_numeric_columns_without_one_finite_value_are_profiled(values: list[float | None]) -> None:
+    df = pl.DataFrame(
+        {"x": values, "y": [1.0] * len(values)}, schema={"x": pl.Float64, "y": pl.Float64}
+    )
+    profile = profile_frame(df, {"x": "float", "y": "float"})
+    assert "quantiles" not in profile["columns"]["x"]
+    assert profile["columns"]["y"]["histogram"]["counts"] == [len(values)]
+    json.dumps(profile, allow_nan=False)
