@@ -16,10 +16,8 @@ they stream to disk under their own, larger ``max_upload_mb`` limit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from itertools import accumulate
 
 import yaml
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +25,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from narrate.config import Settings
+from narrate.core.data.limits import json_depth
 from narrate.errors import InvalidInput, NarrateError, TooLarge, Unauthorized
 from narrate.web.deps import SESSION_COOKIE
 from narrate.web.errors import error_response
@@ -38,30 +37,19 @@ __all__ = ["RequestGuard", "YamlShape", "json_depth_exceeds", "measure_yaml"]
 _SCAN_INLINE_BYTES = 64 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
-# A JSON string, escapes included; written "unrolled" so that the regex engine does not
-# backtrack through long strings.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = [0] * 256
-_STEP[ord("[")] = _STEP[ord("{")] = 1
-_STEP[ord("]")] = _STEP[ord("}")] = -1
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """Whether a JSON text nests arrays/objects deeper than ``limit``, without parsing it.
 
-    Brackets inside strings do not count. The scan is iterative (no recursion) and runs at
-    C speed: strings are cut out by a regex, then the depth is a running sum.
-
     Args:
-        body: The JSON text (bytes, any encoding that keeps ASCII brackets as is).
+        body: The JSON text.
         limit: The deepest nesting allowed.
 
     Returns:
         True when some value lies more than ``limit`` levels deep.
     """
-    brackets = _JSON_STRING.sub(b"", body).translate(None, delete=_NOT_BRACKETS)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+    return json_depth(body) > limit
 
 
 @dataclass

@@ -25,11 +25,14 @@ __all__ = [
     "check_json_depth",
     "check_zip_entries",
     "gunzip_capped",
+    "json_depth",
 ]
 
 _MB = 1024 * 1024
 _CHUNK = 1 << 20
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string, escapes included; written "unrolled" so that the regex engine does not
+# backtrack through long strings.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _OPENERS = np.frombuffer(b"[{", dtype=np.uint8)
 
@@ -203,13 +206,32 @@ def check_zip_entries(path: Path, *, filename: str, limits: ReadLimits) -> None:
         ) from exc
 
 
+def json_depth(data: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects, without parsing it.
+
+    Strings are cut out first (brackets in them do not count), then the depth is a
+    running sum over the remaining brackets; all of it runs in C (regex,
+    ``bytes.translate``, numpy), with no recursion, so any nesting is measured safely.
+
+    Args:
+        data: JSON or JSON Lines text, in any encoding that keeps ASCII brackets as is.
+
+    Returns:
+        The deepest nesting (0 for a text without arrays or objects).
+    """
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where(np.isin(codes, _OPENERS), 1, -1)
+    return max(int(np.cumsum(steps).max()), 0)
+
+
 def check_json_depth(path: Path, *, filename: str, limits: ReadLimits) -> None:
     """Refuse a JSON (or JSON Lines) file nested deeper than ``max_json_depth``.
 
     Runs before any parser sees the file: deep nesting makes recursive parsers fail
-    with a stack overflow instead of an error. Strings are removed first (brackets in
-    them do not count), then the depth is a running sum over the remaining brackets,
-    all in C (regex, ``bytes.translate``, numpy) so it costs little on big files.
+    with a stack overflow instead of an error (see :func:`json_depth`).
 
     Args:
         path: The uploaded file.
@@ -219,14 +241,7 @@ def check_json_depth(path: Path, *, filename: str, limits: ReadLimits) -> None:
     Raises:
         DataProblem: The nesting is deeper than the limit.
     """
-    data = path.read_bytes()
-    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    del data
-    if not brackets:
-        return
-    codes = np.frombuffer(brackets, dtype=np.uint8)
-    steps = np.where(np.isin(codes, _OPENERS), 1, -1)
-    depth = int(np.cumsum(steps).max())
+    depth = json_depth(path.read_bytes())
     if depth > limits.max_json_depth:
         raise DataProblem(
             f"'{filename}' is nested {depth:,} levels deep; at most "
