@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.servers import free_port, wait_http
+from tests.support.servers import child_pids, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def test_serve_creates_admin_prints_password_and_becomes_ready(tmp_path: Path) -
             f"http://127.0.0.1:{port}/api/v1/datasets", headers={"Authorization": f"Bearer {token}"}
         ).json()
         assert {d["name"] for d in datasets["items"]} == {"penguins", "credit_data", "hitters"}
-        workers = _children(proc.pid)
+        workers = child_pids(proc.pid)
         assert workers, "the job worker pool was not started"
     finally:
         proc.terminate()  # SIGTERM, as a service manager stops it
@@ -56,21 +56,6 @@ def test_serve_creates_admin_prints_password_and_becomes_ready(tmp_path: Path) -
     while any(Path(f"/proc/{pid}").exists() for pid in workers):
         assert time.monotonic() < deadline, f"worker processes outlived the server: {workers}"
         time.sleep(0.1)
-
-
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(
-                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
-            )
-        except OSError:
-            continue  # the process ended while we looked
-        if fields.get("PPid", "").strip() == str(pid):
-            found.append(int(status.parent.name))
-    return found
 
 
 def test_serve_refuses_a_database_behind_the_code(tmp_path: Path) -> None:

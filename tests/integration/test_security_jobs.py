@@ -25,7 +25,14 @@ import boto3
 import httpx
 import pytest
 from tests.conftest import ADMIN_PASSWORD, login, make_settings
-from tests.support.servers import AppServer, free_port, start_moto, wait_http
+from tests.support.servers import (
+    AppServer,
+    child_pids,
+    free_port,
+    is_gone,
+    start_moto,
+    wait_http,
+)
 
 from narrate.bootstrap import Container, build_blob_store
 from narrate.config import Settings, load_settings
@@ -50,29 +57,6 @@ ENTRY = "tests.support.jobfuncs:"
 # --- 1. worker processes die with their parent, leftovers are reaped on start -------------
 
 
-def _children(pid: int) -> list[int]:
-    """Live (non-zombie) process ids whose parent is ``pid``."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(
-                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
-            )
-        except OSError:
-            continue
-        if fields.get("PPid", "").strip() == str(pid) and not _is_gone(int(status.parent.name)):
-            found.append(int(status.parent.name))
-    return found
-
-
-def _is_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state in {"Z", "X"}
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_kill_9_of_the_server_takes_its_worker_processes_with_it(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
@@ -95,14 +79,14 @@ def test_kill_9_of_the_server_takes_its_worker_processes_with_it(tmp_path: Path)
             wait_http(f"http://127.0.0.1:{port}/health/live", timeout=120)
             # job_warmup starts the worker (and multiprocessing's resource tracker).
             deadline = time.monotonic() + 60
-            while len(children := _children(proc.pid)) < 2:
+            while len(children := child_pids(proc.pid)) < 2:
                 assert time.monotonic() < deadline, f"no workers started: {children}"
                 time.sleep(0.2)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=20)
     deadline = time.monotonic() + 5
-    while alive := [pid for pid in children if not _is_gone(pid)]:
+    while alive := [pid for pid in children if not is_gone(pid)]:
         if time.monotonic() > deadline:
             for pid in alive:  # do not leave them behind for the next test
                 os.kill(pid, signal.SIGKILL)
@@ -135,7 +119,7 @@ def test_watchdog_ends_a_worker_whose_parent_died_without_the_linux_signal() -> 
     )
     pid = int(out.stdout.split()[0])
     deadline = time.monotonic() + 5
-    while not _is_gone(pid):
+    while not is_gone(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             pytest.fail("the watchdog did not end the orphaned process")

@@ -17,7 +17,15 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-__all__ = ["AppServer", "PostgresServer", "free_port", "start_moto", "wait_http"]
+__all__ = [
+    "AppServer",
+    "PostgresServer",
+    "child_pids",
+    "free_port",
+    "is_gone",
+    "start_moto",
+    "wait_http",
+]
 
 
 def free_port() -> int:
@@ -195,3 +203,27 @@ class AppServer:
         """Ask uvicorn to exit and wait for the thread."""
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live (non-zombie) process ids whose parent is ``pid``."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid) and not is_gone(int(status.parent.name)):
+            found.append(int(status.parent.name))
+    return found
+
+
+def is_gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (gone, or a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in {"Z", "X"}
