@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.test_ui_shell import sign_in
-from tests.support.api import upload_sample, wait_job
+from tests.support.api import train_quickly, upload_sample
 from tests.support.servers import AppServer
 
 pytestmark = pytest.mark.e2e
@@ -26,20 +26,7 @@ document.addEventListener('securitypolicyviolation', e => {
 def trained(client: httpx.Client) -> dict[str, str]:
     """The credit sample and a small binary model trained on it over the API."""
     dataset = upload_sample(client, "credit_data.csv", "Status")
-    r = client.post(
-        "/api/v1/models",
-        json={
-            "dataset_id": dataset["id"],
-            "time_budget_s": 15,
-            "max_trials": 3,
-            "families": ["baseline", "linear"],
-            "ensembles": False,
-        },
-    )
-    assert r.status_code == 202, r.text
-    job = wait_job(client, r.json()["job_id"])
-    assert job["status"] == "succeeded", job
-    return {"dataset_id": dataset["id"], "model_id": r.json()["model_id"]}
+    return {"dataset_id": dataset["id"], "model_id": train_quickly(client, dataset["id"])}
 
 
 def _open(page: Any, url: str) -> None:

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from markdown_it import MarkdownIt
 from tests.conftest import ADMIN_PASSWORD, login, make_settings
 from tests.e2e.test_ui_shell import sign_in
-from tests.support.api import wait_job
+from tests.support.api import train_quickly, wait_job
 from tests.support.servers import AppServer
 
 from narrate.bootstrap import build_container
@@ -143,22 +143,7 @@ def poisoned(client: httpx.Client) -> dict[str, str]:
             {"step": "derive", "name": IMG.replace("window", "top"), "expression": "amount * 2"},
         ],
     )
-    r = client.post(
-        "/api/v1/models",
-        json={
-            "dataset_id": dataset_id,
-            "target": JS_URL,
-            "name": SCRIPT,
-            "time_budget_s": 15,
-            "max_trials": 3,
-            "families": ["baseline", "linear"],
-            "ensembles": False,
-        },
-    )
-    assert r.status_code == 202, r.text
-    job = wait_job(client, r.json()["job_id"])
-    assert job["status"] == "succeeded", job
-    model_id = r.json()["model_id"]
+    model_id = train_quickly(client, dataset_id, target=JS_URL, name=SCRIPT)
     mv_id = client.get(f"/api/v1/models/{model_id}").json()["current_version_id"]
     r = client.post("/api/v1/me/tokens", json={"name": SCRIPT})
     assert r.status_code == 201, r.text

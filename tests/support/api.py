@@ -10,7 +10,7 @@ import httpx
 
 from tests.conftest import SAMPLES
 
-__all__ = ["FINISHED", "upload_sample", "wait_job"]
+__all__ = ["FINISHED", "train_quickly", "upload_sample", "wait_job"]
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -41,3 +41,22 @@ def wait_job(
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not reach the expected state: {job}")
+
+
+def train_quickly(client: httpx.Client, dataset_id: str, **extra: Any) -> str:
+    """Train a small model (baseline + linear, 3 trials) and wait; returns its model id."""
+    r = client.post(
+        "/api/v1/models",
+        json={
+            "dataset_id": dataset_id,
+            "time_budget_s": 15,
+            "max_trials": 3,
+            "families": ["baseline", "linear"],
+            "ensembles": False,
+            **extra,
+        },
+    )
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    return str(r.json()["model_id"])
