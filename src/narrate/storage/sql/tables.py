@@ -31,13 +31,18 @@ __all__ = [
     "Base",
     "Dataset",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentKey",
+    "DeploymentRevision",
     "Evaluation",
     "Job",
     "JobEvent",
     "LoginAttempt",
     "Model",
     "ModelVersion",
+    "PredictionLogFile",
     "RevokedToken",
+    "StageChange",
     "User",
     "new_id",
     "utcnow",
@@ -279,3 +284,96 @@ class Evaluation(OwnedMixin, Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     narrative: Mapped[str] = mapped_column(Text, default="")
     n_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StageChange(Base):
+    """One move of a model version between stages (none, staging, production, archived)."""
+
+    __tablename__ = "stage_changes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    model_version_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("model_versions.id"), index=True
+    )
+    from_stage: Mapped[str] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Deployment(OwnedMixin, Base):
+    """A named endpoint serving one model version (plus an optional shadow or canary).
+
+    ``revision`` counts changes of what is served; each change is a
+    :class:`DeploymentRevision`. With ``follow_stage`` set, the deployment serves whichever
+    version of ``model_id`` holds that stage.
+    """
+
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    model_id: Mapped[str] = mapped_column(String(32), ForeignKey("models.id"), index=True)
+    model_version_id: Mapped[str] = mapped_column(String(32), ForeignKey("model_versions.id"))
+    previous_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    follow_stage: Mapped[str | None] = mapped_column(String(16), default=None)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    shadow_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    canary_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    canary_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class DeploymentRevision(Base):
+    """What a deployment served from one change to the next: who, when and why."""
+
+    __tablename__ = "deployment_revisions"
+    __table_args__ = (UniqueConstraint("deployment_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    model_version_id: Mapped[str] = mapped_column(String(32))
+    previous_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    shadow_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    canary_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    canary_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    actor_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeploymentKey(Base):
+    """A key that can only call one deployment's predict and batch routes; only its
+    SHA-256 hash is stored."""
+
+    __tablename__ = "deployment_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class PredictionLogFile(Base):
+    """One Parquet batch of the prediction log: a deployment's predictions of one UTC day
+    from ``first_at`` to ``last_at``, stored as a blob."""
+
+    __tablename__ = "prediction_log_files"
+    __table_args__ = (Index("ix_prediction_log_files_deployment_day", "deployment_id", "day"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"))
+    day: Mapped[str] = mapped_column(String(10))
+    blob: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
