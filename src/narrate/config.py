@@ -127,6 +127,60 @@ class Settings(BaseSettings):
         "file, is removed by the start-up sweep.",
     )
 
+    max_predict_rows: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most rows one predict request may score (more: 422; use a batch job).",
+    )
+    max_predict_body_mb: int = Field(
+        default=32,
+        ge=1,
+        description="Largest predict request body in MB (10,000 wide rows need more than "
+        "the general JSON limit; more: 413).",
+    )
+    deploy_cache_mb: int = Field(
+        default=2048,
+        ge=16,
+        description="Memory the loaded deployed models may take, estimated as 4x their "
+        "file size; the least recently used model not serving a deployment goes first.",
+    )
+    deploy_refresh_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How stale a deployment's loaded version or a deployment key may be "
+        "in a server process that did not make the change (rollbacks and revocations "
+        "take effect at once in the process that made them).",
+    )
+    deploy_warm_at_start: bool = Field(
+        default=True,
+        description="Load every active deployment's model when the server starts, so the "
+        "first request does not wait for it.",
+    )
+    batch_chunk_rows: int = Field(
+        default=100_000,
+        ge=1000,
+        description="Rows a batch scoring job reads, scores and writes at a time; its "
+        "memory grows with this, not with the file.",
+    )
+    batch_output_retention_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Hours a batch job's output stays downloadable before it is removed.",
+    )
+    prediction_log_flush_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often buffered predictions are written to the prediction log; "
+        "a crash loses at most this much (a clean shutdown loses nothing).",
+    )
+    prediction_log_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days the prediction log is kept before whole day files are removed.",
+    )
+
     @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

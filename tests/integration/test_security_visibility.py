@@ -132,6 +132,8 @@ CASES: list[Case] = [
     model("GET", "/api/v1/model-versions/{mv_id}/evaluations", 200),
     model("GET", "/api/v1/model-versions/{mv_id}/artifact", 200, params={"format": "joblib"}),
     model("GET", "/api/v1/model-versions/{mv_id}/card", 200),
+    model("GET", "/api/v1/model-versions/{mv_id}/stage", 200),
+    model("POST", "/api/v1/model-versions/{mv_id}/stage", 200, json={"stage": "staging"}),
     model(
         "GET",
         "/api/v1/evaluations/{evaluation_id}",
@@ -150,6 +152,8 @@ CASES: list[Case] = [
     # Jobs are the caller's own records with no parents: still readable after a delete.
     Case("GET", "/api/v1/jobs/{job_id}", 200),
     Case("POST", "/api/v1/jobs/{job_id}/cancel", 409),
+    # The module's job trains a model: the owner is told it is not a batch job.
+    Case("GET", "/api/v1/jobs/{job_id}/output", 404),
 ]
 
 #: Routes that take ids in the body or the query string (not found by enumeration).
@@ -174,6 +178,16 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/users/{user_id}"): "users are not owned records; the route is admin-only",
     ("DELETE", "/api/v1/me/tokens/{token_id}"): "looks up only the caller's own API tokens",
     ("POST", "/account/tokens/{token_id}/revoke"): "looks up only the caller's own API tokens",
+    **{
+        route: "addressed by the deployment's name, whose visibility (and key scope) "
+        "tests/integration/test_deploy_api.py checks; the id is looked up within it"
+        for route in (
+            ("DELETE", "/api/v1/deployments/{name}/keys/{key_id}"),
+            ("GET", "/api/v1/deployments/{name}/batch/{job_id}"),
+            ("POST", "/api/v1/deployments/{name}/batch/{job_id}/cancel"),
+            ("GET", "/api/v1/deployments/{name}/batch/{job_id}/output"),
+        )
+    },
 }
 
 _ID_PARAM = re.compile(r"\{[a-z_]*id\}")

@@ -399,9 +399,22 @@ def delete_model(container: Container, owner: Owner, model_id: str) -> None:
 
     Raises:
         NotFound: no such model for this caller, or it is already deleted.
+        InvalidState: a deployment serves one of its versions.
     """
+    from narrate.services.deployments import deployments_serving
+
     with container.db.session() as s:
-        visible_model(s, owner, model_id).deleted_at = utcnow()
+        model = visible_model(s, owner, model_id)
+        serving = deployments_serving(s, model.id)
+        if serving:
+            raise InvalidState(
+                f"Model '{model_id}' is deployed as {', '.join(repr(n) for n in serving)}; "
+                "undeploy it first.",
+                code="model_deployed",
+                hint="DELETE /api/v1/deployments/{name}, then delete the model.",
+                details={"model_id": model_id, "deployments": serving},
+            )
+        model.deleted_at = utcnow()
 
 
 def restore_model(container: Container, owner: Owner, model_id: str) -> dict[str, Any]:

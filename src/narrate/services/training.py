@@ -49,12 +49,14 @@ __all__ = [
     "METRIC_CHOICES",
     "TRAIN_ENTRY",
     "holdout_split_evaluation",
+    "input_signature",
     "load_pipeline",
     "model_to_dict",
     "model_version_to_dict",
     "prepare_training",
     "raw_input_pipeline",
     "raw_sample",
+    "raw_training_frame",
     "save_model_version",
     "serving_artifact",
     "start_training",
@@ -180,6 +182,32 @@ def _recipe_chain(
         if parent is None:
             return chain, current
         current = parent
+
+
+#: Most raw rows an input signature is built from (categories, ranges, an example row).
+_SIGNATURE_ROWS = 200_000
+
+
+def raw_training_frame(container: Container, dataset_version_id: str, target: str) -> pd.DataFrame:
+    """The raw rows a model trained on ``dataset_version_id`` receives (the root upload's,
+    before any recipe), without the target, up to 200,000 of them."""
+    with container.db.session() as s:
+        version = s.get(DatasetVersion, dataset_version_id)
+        if version is None:
+            return pd.DataFrame()
+        s.expunge(version)
+    _, root = _recipe_chain(container, version)
+    rows = load_frame(container, root).head(_SIGNATURE_ROWS).to_pandas()
+    return rows.drop(columns=[target], errors="ignore")
+
+
+def input_signature(container: Container, version: DatasetVersion, target: str) -> dict[str, Any]:
+    """The input contract of a model trained on ``version``: its raw columns with types,
+    categories and ranges seen in training (see :mod:`narrate.core.signature`)."""
+    from narrate.core.signature import build_signature
+
+    frame = raw_training_frame(container, version.id, target)
+    return build_signature(frame, [str(c) for c in frame.columns])
 
 
 def raw_sample(container: Container, version: DatasetVersion, target: str) -> pd.DataFrame:
@@ -346,6 +374,7 @@ def save_model_version(
     task = str((summary.get("problem") or {}).get("task") or summary.get("task") or "")
     target = str((summary.get("config") or {}).get("target") or "")
     serving = serving_artifact(container, artifact, raw_sample(container, version, target), task)
+    signature = input_signature(container, version, target)
     eval_blob = container.blobs.put_bytes(json.dumps(evaluation, allow_nan=False).encode())
     threshold = (summary.get("threshold") or {}).get("threshold")
     lead = summary.get("leaderboard") or [{}]
@@ -374,6 +403,7 @@ def save_model_version(
             details={
                 **{k: v for k, v in summary.items() if k not in {"leaderboard", "config"}},
                 "serving": serving,
+                "signature": signature,
             },
             library_versions=summary.get("library_versions", {}),
             seed=int(summary.get("seed", 0)),

@@ -24,7 +24,17 @@ from narrate.config import Settings
 from narrate.errors import NarrateError
 from narrate.jobs.records import HEARTBEAT_INTERVAL_S
 from narrate.services import recovery
-from narrate.web.api import auth, datasets, health, jobs, models, recipes, users
+from narrate.web.api import (
+    auth,
+    batch,
+    datasets,
+    deployments,
+    health,
+    jobs,
+    models,
+    recipes,
+    users,
+)
 from narrate.web.errors import install_error_handlers
 from narrate.web.guard import RequestGuard
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_request_id_logging
@@ -49,13 +59,52 @@ async def _recover_jobs(c: Container) -> None:
 
 
 async def _sweep_jobs(c: Container) -> None:
-    """Keep recovering abandoned jobs while the server runs, not only at start-up."""
+    """Keep recovering abandoned jobs while the server runs, not only at start-up, and
+    expire batch outputs and old prediction log files."""
     while True:
         await asyncio.sleep(_SWEEP_EVERY_S)
         try:
             await _recover_jobs(c)
+            await asyncio.to_thread(_expire, c)
         except NarrateError as exc:  # e.g. the database is briefly away: try next round
             log.warning("could not check for interrupted jobs: %s", exc.message)
+
+
+def _expire(c: Container) -> None:
+    from datetime import timedelta
+
+    from narrate.services.batch import expire_outputs
+    from narrate.services.prediction_log import delete_predictions_before
+    from narrate.storage.sql.tables import utcnow
+
+    expire_outputs(c)
+    cutoff = utcnow() - timedelta(days=c.settings.prediction_log_retention_days)
+    delete_predictions_before(c.db, c.blobs, cutoff)
+
+
+def _start_serving(c: Container) -> None:
+    """The prediction log writer, and every active deployment loaded (when configured)."""
+    from narrate.services.predict import runtime_cache
+    from narrate.services.prediction_log import PredictionLog
+
+    if "prediction_log" not in c.extras:
+        sink = PredictionLog(c.db, c.blobs, flush_interval_s=c.settings.prediction_log_flush_s)
+        sink.start()
+        c.extras["prediction_log"] = sink
+    if c.settings.deploy_warm_at_start:
+        loaded = runtime_cache(c).warm()
+        if loaded:
+            log.info("loaded %d deployment(s)", loaded)
+
+
+def _stop_serving(c: Container) -> None:
+    """Finish shadow work, then flush what the prediction log still holds."""
+    cache = c.extras.pop("runtime_cache", None)
+    if cache is not None:
+        cache.close()
+    sink = c.extras.pop("prediction_log", None)
+    if sink is not None:
+        sink.close()
 
 
 def create_app(
@@ -80,6 +129,7 @@ def create_app(
         c = app.state.container
         c.db.require_current_schema()
         await asyncio.to_thread(recovery.recover_at_start, c)
+        await asyncio.to_thread(_start_serving, c)
         sweeper = asyncio.create_task(_sweep_jobs(c))
         try:
             yield
@@ -87,6 +137,7 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await asyncio.to_thread(_stop_serving, c)
             if owns_container:
                 c.close()
 
@@ -112,6 +163,8 @@ def create_app(
         datasets.router,
         recipes.router,
         models.router,
+        deployments.router,
+        batch.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
@@ -150,7 +203,8 @@ def create_app(
         RequestGuard,
         settings=settings,
         public_paths=[f"{API_PREFIX}/auth/token"],
-        upload_paths=[f"{API_PREFIX}/datasets"],
+        upload_paths=[f"{API_PREFIX}/datasets", f"{API_PREFIX}/deployments/*/batch"],
+        body_limits={f"{API_PREFIX}/deployments/*/predict": settings.max_predict_body_mb},
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -16,6 +16,7 @@ from narrate.services.auth import (
     principal_from_jwt,
     require_role,
 )
+from narrate.services.deployments import DEPLOYMENT_KEY_PREFIX
 
 __all__ = [
     "FORM_TOKEN_MAX_BYTES",
@@ -68,6 +69,12 @@ def _from_request(request: Request, container: Container) -> Principal | None:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="bad_auth_header")
+        if token.startswith(DEPLOYMENT_KEY_PREFIX):
+            raise Forbidden(
+                "A deployment key can only call its deployment's predict and batch routes.",
+                code="key_scope",
+                hint="Use a personal API token or sign in for everything else.",
+            )
         if token.startswith(API_TOKEN_PREFIX):
             principal = principal_from_api_token(container.db, token)
         else:

@@ -16,7 +16,8 @@ they stream to disk under their own, larger ``max_upload_mb`` limit.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -224,7 +225,10 @@ class RequestGuard:
         app: The wrapped application.
         settings: Supplies ``max_body_bytes``/``max_body_mb`` and ``max_json_depth``.
         public_paths: ``/api/`` paths that take a body without credentials (sign-in).
-        upload_paths: Paths that stream large bodies under their own upload limit.
+        upload_paths: Paths that stream large bodies under their own upload limit; ``*``
+            stands for one path segment (``/api/v1/deployments/*/batch``).
+        body_limits: Paths (``*`` as above) whose JSON bodies may be larger than
+            ``max_body_mb``, with their own limit in MB (prediction requests).
     """
 
     def __init__(
@@ -233,13 +237,15 @@ class RequestGuard:
         settings: Settings,
         public_paths: Collection[str] = (),
         upload_paths: Collection[str] = (),
+        body_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = settings.max_body_bytes
         self.max_mb = settings.max_body_mb
         self.max_depth = settings.max_json_depth
         self.public_paths = frozenset(p.rstrip("/") for p in public_paths)
-        self.upload_paths = frozenset(p.rstrip("/") for p in upload_paths)
+        self.upload_paths = _patterns(upload_paths)
+        self.body_limits = [(_patterns([p]), mb) for p, mb in (body_limits or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -254,18 +260,20 @@ class RequestGuard:
             if error is not None:
                 await _reject(error, scope, receive, send)
                 return
-        if not has_body or path in self.upload_paths:
+        if not has_body or self.upload_paths.match(path):
             await self.app(scope, receive, send)
             return
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _reject(_too_large(self.max_mb, int(length)), scope, receive, send)
+        max_mb = next((mb for pattern, mb in self.body_limits if pattern.match(path)), self.max_mb)
+        max_bytes = max_mb * 1024 * 1024 if max_mb != self.max_mb else self.max_bytes
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            await _reject(_too_large(max_mb, int(length)), scope, receive, send)
             return
         try:
-            body = await _read_limited(receive, self.max_bytes)
+            body = await _read_limited(receive, max_bytes)
         except _Disconnected:
             return  # nobody is left to answer
         if body is None:
-            await _reject(_too_large(self.max_mb, None), scope, receive, send)
+            await _reject(_too_large(max_mb, None), scope, receive, send)
             return
         shape_error = (
             await run_in_threadpool(_shape_error, scope, body, self.max_depth, self.max_mb)
@@ -276,6 +284,14 @@ class RequestGuard:
             await _reject(shape_error, scope, receive, send, is_body_read=True)
             return
         await self.app(scope, _replay(body, receive), send)
+
+
+def _patterns(paths: Collection[str]) -> re.Pattern[str]:
+    """One regular expression matching any of ``paths`` (``*`` = one path segment)."""
+    if not paths:
+        return re.compile(r"(?!)")
+    parts = [re.escape(p.rstrip("/")).replace(r"\*", "[^/]+") for p in paths]
+    return re.compile("^(?:" + "|".join(parts) + ")$")
 
 
 class _Disconnected(Exception):

@@ -217,7 +217,23 @@ def _evaluate_regression(
         "lift": _lift(metrics, base),
         "confusion_matrix": None,
         "curves": regression_curves(y, pred),
+        "prediction_interval": _conformal_interval(y, pred),
         "_per_row": (np.abs(y - pred), pred, y),
+    }
+
+
+def _conformal_interval(y: np.ndarray, pred: np.ndarray, level: float = 0.9) -> dict[str, Any]:
+    """A split-conformal interval: the holdout's absolute errors at the finite-sample
+    corrected quantile, so about ``level`` of new predictions fall within +- half_width."""
+    errors = np.abs(y - pred)
+    errors = errors[np.isfinite(errors)]
+    if errors.size == 0:
+        return {"level": level, "half_width": None, "method": "split conformal"}
+    q = min(1.0, level * (1 + 1 / errors.size))
+    return {
+        "level": level,
+        "half_width": float(np.quantile(errors, q, method="higher")),
+        "method": "split conformal on the holdout's absolute errors",
     }
 
 

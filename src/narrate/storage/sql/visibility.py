@@ -27,11 +27,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from narrate.errors import NotFound
-from narrate.storage.sql.tables import Dataset, DatasetVersion, Evaluation, Job, Model, ModelVersion
+from narrate.storage.sql.tables import (
+    Dataset,
+    DatasetVersion,
+    Deployment,
+    Evaluation,
+    Job,
+    Model,
+    ModelVersion,
+)
 
 
 class _Caller(Protocol):
@@ -50,6 +58,7 @@ __all__ = [
     "is_visible",
     "visible_dataset",
     "visible_dataset_version",
+    "visible_deployment",
     "visible_evaluation",
     "visible_filter",
     "visible_job",
@@ -57,8 +66,10 @@ __all__ = [
     "visible_model_version",
 ]
 
-Record = Dataset | DatasetVersion | Model | ModelVersion | Evaluation | Job
-RecordT = TypeVar("RecordT", Dataset, DatasetVersion, Model, ModelVersion, Evaluation, Job)
+Record = Dataset | DatasetVersion | Model | ModelVersion | Evaluation | Job | Deployment
+RecordT = TypeVar(
+    "RecordT", Dataset, DatasetVersion, Model, ModelVersion, Evaluation, Job, Deployment
+)
 
 #: What each kind of record is called in messages, and its id's key in ``details``.
 _NAMES: dict[type[Any], tuple[str, str]] = {
@@ -68,11 +79,13 @@ _NAMES: dict[type[Any], tuple[str, str]] = {
     ModelVersion: ("model version", "model_version_id"),
     Evaluation: ("evaluation", "evaluation_id"),
     Job: ("job", "job_id"),
+    Deployment: ("deployment", "deployment"),
 }
 #: Where a deleted record (or parent) can be brought back.
 _RESTORE: dict[type[Any], str] = {
     Dataset: "POST /api/v1/datasets/{id}/restore",
     Model: "POST /api/v1/models/{id}/restore",
+    Deployment: "POST /api/v1/deployments/{id}/restore",
 }
 
 
@@ -146,11 +159,13 @@ def is_visible(s: Session, owner: Owner, row: Record | None) -> bool:
     )
 
 
-def visible_filter(kind: type[Dataset] | type[Model] | type[Job], owner: Owner) -> Any:
+def visible_filter(
+    kind: type[Dataset] | type[Model] | type[Job] | type[Deployment], owner: Owner
+) -> Any:
     """The SQL condition of the rule for listing records that have no parents.
 
     Args:
-        kind: The table listed (datasets, models and jobs have no parents).
+        kind: The table listed (datasets, models, jobs and deployments have no parents).
         owner: The caller.
 
     Returns:
@@ -165,7 +180,11 @@ def _require(
 ) -> RecordT:
     """Load a record by id and apply the rule; ``deleted=True`` is for restore routes."""
     name, key = _NAMES[kind]
-    row = s.get(kind, record_id) if record_id else None
+    if kind is Deployment:  # addressed by its name, which is unique
+        found: Any = s.scalar(select(Deployment).where(Deployment.name == record_id))
+        row: RecordT | None = found
+    else:
+        row = s.get(kind, record_id) if record_id else None
     if row is None or not _may_see(owner, row):
         raise NotFound(f"No {name} with id '{record_id}'.", details={key: record_id})
     label = name[0].upper() + name[1:]
@@ -270,3 +289,24 @@ def visible_job(s: Session, owner: Owner, job_id: str) -> Job:
         NotFound: no such job for this caller, or it is deleted.
     """
     return _require(s, owner, Job, job_id)
+
+
+def visible_deployment(s: Session, owner: Owner, name: str, *, deleted: bool = False) -> Deployment:
+    """A deployment the caller may see, by its name.
+
+    A deployment has no parents: a model that is deployed cannot be deleted (the model
+    delete route refuses), so what it serves stays readable.
+
+    Args:
+        s: An open session.
+        owner: The caller.
+        name: The deployment's name.
+        deleted: Look up an undeployed (soft-deleted) one instead (the restore route only).
+
+    Returns:
+        The deployment row.
+
+    Raises:
+        NotFound: no such deployment for this caller, or it is (not) deleted.
+    """
+    return _require(s, owner, Deployment, name, deleted=deleted)
