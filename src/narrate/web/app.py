@@ -39,6 +39,7 @@ from narrate.web.errors import install_error_handlers
 from narrate.web.guard import RequestGuard
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_request_id_logging
 from narrate.web.pages import data as data_pages
+from narrate.web.pages import deploy as deploy_pages
 from narrate.web.pages import models as model_pages
 from narrate.web.pages import routes as pages
 
@@ -170,6 +171,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(data_pages.router)
     app.include_router(model_pages.router)
+    app.include_router(deploy_pages.router)
     app.include_router(pages.router)
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)

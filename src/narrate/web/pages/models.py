@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -180,6 +181,13 @@ def _compare_choices(
     return own + others
 
 
+def _deployment_name(model_name: str) -> str:
+    """A deployment name suggested for a model: its name in lower case, other characters
+    as dashes (deployment names are part of a URL: 1-63 of ``a-z``, ``0-9`` and ``-``)."""
+    name = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")[:63].rstrip("-")
+    return name or "model"
+
+
 def _family(family: str | None) -> str:
     return (family or "model").replace("_", " ")
 
@@ -266,6 +274,7 @@ def _evaluation_context(
         "compare_chosen": set(compare),
         "lower_is_better": sorted(_LOWER_IS_BETTER),
         "version_choices": _version_choices(services, owner),
+        "deploy_name": _deployment_name(model["name"]),
     }
 
 

@@ -119,6 +119,33 @@
     });
   });
 
+  // ---- deploy this version ------------------------------------------------------------
+  var deployButton = document.getElementById("deploy-button");
+  var deployForm = document.getElementById("deploy-model-form");
+  var deployError = document.getElementById("deploy-model-error");
+  deployButton.addEventListener("click", function () {
+    deployForm.hidden = !deployForm.hidden;
+    deployButton.setAttribute("aria-expanded", String(!deployForm.hidden));
+    if (!deployForm.hidden) document.getElementById("deploy-model-name").focus();
+  });
+  deployForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = document.getElementById("deploy-model-name").value.trim();
+    var submit = deployForm.querySelector("button[type=submit]");
+    submit.disabled = true;
+    deployError.hidden = true;
+    api("POST", "/api/v1/deployments", { name: name, model_version_id: app.dataset.version }).then(function (r) {
+      submit.disabled = false;
+      if (r.status !== 201) {
+        var hint = r.body && r.body.error && r.body.error.hint;
+        deployError.textContent = errorMessage(r.body, "The model could not be deployed (HTTP " + r.status + ").") + (hint ? " " + hint : "");
+        deployError.hidden = false;
+        return;
+      }
+      window.location.href = "/stages/deploy?deployment=" + encodeURIComponent(r.body.name);
+    });
+  });
+
   // ---- refit --------------------------------------------------------------------
   var refitButton = document.getElementById("refit-button");
   var refitStatus = document.getElementById("refit-status");
