@@ -47,6 +47,7 @@ unit: install-dev
 bench: install-dev
 	$(BIN)/pip install --quiet -e '.[bench]'
 	test -x .venv-ydata/bin/python || ($(PYTHON) -m venv .venv-ydata && .venv-ydata/bin/pip install --quiet ydata-profiling)
+	test -x bench/.venv-mlflow/bin/mlflow || ($(PYTHON) -m venv bench/.venv-mlflow && bench/.venv-mlflow/bin/pip install --quiet mlflow py-spy && bench/.venv-mlflow/bin/pip install --quiet -e .)
 	$(BIN)/python bench/run.py
 
 clean:

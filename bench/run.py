@@ -1,8 +1,8 @@
 """Run every benchmark script in bench/ and collect their JSON results.
 
-Each ``bench_*.py`` is a plain script that accepts ``--out PATH`` and writes one JSON
-document there. This runner calls each in its own process (so memory and CPU numbers do
-not bleed between them) and writes ``bench/results/summary.json``.
+Each ``bench_*.py`` (and ``deploy.py``) is a plain script that accepts ``--out PATH`` and
+writes one JSON document there. This runner calls each in its own process (so memory and
+CPU numbers do not bleed between them) and writes ``bench/results/summary.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. api")
     parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
     args = parser.parse_args()
-    scripts = sorted(HERE.glob("bench_*.py"))
+    scripts = sorted([*HERE.glob("bench_*.py"), HERE / "deploy.py"])
     if args.names:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.names]
     results = {}
