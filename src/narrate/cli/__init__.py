@@ -182,6 +182,7 @@ def main() -> None:
 
 # Sub-command groups live in their own modules; they import the helpers above.
 from narrate.cli import datasets as _datasets  # noqa: E402
+from narrate.cli import deploy as _deploy  # noqa: E402
 from narrate.cli import models as _models  # noqa: E402
 from narrate.cli import recipes as _recipes  # noqa: E402
 
@@ -190,3 +191,6 @@ app.add_typer(_recipes.recipes_app, name="recipes")
 app.add_typer(_recipes.versions_app, name="versions")
 app.add_typer(_models.models_app, name="models")
 app.command("train")(_models.train_command)
+app.command("deploy")(_deploy.deploy_command)
+app.add_typer(_deploy.deployments_app, name="deployments")
+app.command("predict")(_deploy.predict_command)
