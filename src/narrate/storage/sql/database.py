@@ -49,7 +49,12 @@ def _create_private(path: Path) -> None:
     it readable by others.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    # Only a new file is opened here. Closing any descriptor of a file drops every POSIX
+    # lock this process holds on it, those of its open SQLite connections included: another
+    # process could then think itself the last user and delete the write-ahead log, and
+    # this process's later commits would be lost.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(OSError):  # absent, or not ours to change: leave it
             if file.stat().st_mode & 0o077:
