@@ -63,7 +63,7 @@ _NOT_PAGES = ("/api/", "/static", "/docs", "/health", "/metrics")
 # Every parameter a page route takes must be known here: a new page with a new parameter
 # fails ``test_every_page_parameter_is_known`` until this test learns how to fill it.
 _PATH_VALUES = {"slug": [s.slug for s in STAGES]}
-_QUERY_NAMES = {"dataset", "model", "version", "compare", "add", "reveal", "next"}
+_QUERY_NAMES = {"dataset", "model", "version", "compare", "add", "reveal", "next", "deployment"}
 
 
 def _payload_csv() -> bytes:
@@ -147,7 +147,19 @@ def poisoned(client: httpx.Client) -> dict[str, str]:
     mv_id = client.get(f"/api/v1/models/{model_id}").json()["current_version_id"]
     r = client.post("/api/v1/me/tokens", json={"name": SCRIPT})
     assert r.status_code == 201, r.text
-    return {"dataset": dataset_id, "model": model_id, "version": mv_id}
+    r = client.post(
+        "/api/v1/deployments",
+        json={
+            "name": "xss-deploy",
+            "model_version_id": mv_id,
+            "description": " ".join(PAYLOADS),
+            "reason": SCRIPT,
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/deployments/xss-deploy/keys", json={"name": SCRIPT})
+    assert r.status_code == 201, r.text
+    return {"dataset": dataset_id, "model": model_id, "version": mv_id, "deployment": "xss-deploy"}
 
 
 def _page_routes(app: FastAPI) -> list[Any]:
@@ -173,6 +185,7 @@ def _page_urls(app: FastAPI, ids: dict[str, str]) -> list[str]:
         "add": add,
         "reveal": "true",
         "next": JS_URL,
+        "deployment": ids["deployment"],
     }
     urls = []
     for route in _page_routes(app):

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from narrate.core.data.parsing import FALSE_WORDS, TRUE_WORDS
 from narrate.errors import InvalidInput
 
 __all__ = ["MAX_CATEGORIES", "TYPES", "CheckedRows", "build_signature", "check_rows"]
@@ -443,7 +444,9 @@ def _read_texts(spec: dict[str, Any], values: Any) -> tuple[np.ndarray, _Marks]:
     return array, marks
 
 
-_TRUE_WORDS = {"true": True, "false": False}
+# The words the upload reads as booleans (true/false, yes/no, y/n, t/f, 1/0): a row sent
+# as it is in the uploaded file must be read as training read it.
+_TRUE_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
 
 
 def _is_gap(value: Any) -> bool:

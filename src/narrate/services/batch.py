@@ -32,6 +32,7 @@ import pandas as pd
 import polars as pl
 
 from narrate.bootstrap import Container
+from narrate.core.data.parsing import FALSE_WORDS, TRUE_WORDS
 from narrate.errors import InvalidInput, NarrateError
 from narrate.jobs.context import JobContext
 from narrate.jobs.records import create_job
@@ -52,8 +53,6 @@ log = logging.getLogger(__name__)
 BATCH_ENTRY = "narrate.services.batch:batch_job"
 #: The job's working folder; its prefix lets the spool sweep remove what a crash left.
 BATCH_PREFIX = SPOOL_PREFIX + "batch-"
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
 
 
 def start_batch(
@@ -223,9 +222,9 @@ def prepare_chunk(
             else:
                 text = stripped.cast(pl.String).str.to_lowercase()
                 mapped = (
-                    pl.when(text.is_in(list(_TRUE)))
+                    pl.when(text.is_in(list(TRUE_WORDS)))
                     .then(True)
-                    .when(text.is_in(list(_FALSE)))
+                    .when(text.is_in(list(FALSE_WORDS)))
                     .then(False)
                     .otherwise(None)
                 )

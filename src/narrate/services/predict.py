@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,8 +75,14 @@ class Predictor:
     interval: dict[str, float] | None = None
     size_bytes: int = 0
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    def score(
+        self, frame: pd.DataFrame | Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels (or values) and class probabilities (None for regression), one pass.
+
+        Args:
+            frame: The rows as the model takes them: a DataFrame, or one array per column
+                (``CheckedRows.columns``; the serving copy then skips pandas).
 
         Labels follow the tuned threshold exactly as the evaluation does.
         """
@@ -86,6 +93,8 @@ class Predictor:
             return np.asarray(self.model.labels_from_output(out)), np.asarray(out, dtype=float)
         from narrate.core.automl.search import predict_scores
 
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(dict(frame))
         classes = [str(c) for c in self.classes or []]
         scores = predict_scores(self.model, frame, self.task, classes)
         if self.task == "regression":
@@ -490,7 +499,7 @@ def _shadow(
     try:
         started = time.perf_counter()
         checked = check_rows(shadow.signature, rows)
-        labels, proba = shadow.score(checked.frame)
+        labels, proba = shadow.score(checked.columns)
         latency = (time.perf_counter() - started) * 1000
         records = _records(shadow, labels, proba, checked.flags, ids, "shadow")
         _log(container, runtime, shadow, rows, records, latency, caller, at)
@@ -530,7 +539,7 @@ def predict_rows(
         arm, predictor = "canary", runtime.canary
     started = time.perf_counter()
     checked = check_rows(predictor.signature, rows)
-    labels, proba = predictor.score(checked.frame)
+    labels, proba = predictor.score(checked.columns)
     latency_ms = (time.perf_counter() - started) * 1000
     ids = [uuid.uuid4().hex for _ in range(len(rows))]
     records = _records(predictor, labels, proba, checked.flags, ids, arm)

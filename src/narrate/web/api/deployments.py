@@ -3,8 +3,10 @@ batch) and the prediction log."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -13,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from narrate.errors import Forbidden, InvalidInput, Unauthorized
+from narrate.errors import Forbidden, InvalidInput, StorageUnavailable, Unauthorized
 from narrate.services import deployments as svc
 from narrate.services import predict as serving
 from narrate.services.datasets import Owner
@@ -22,6 +24,7 @@ from narrate.web.deps import AnalystUser, CurrentUser, Offset, Services, get_pri
 
 __all__ = ["router"]
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["deploy"])
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -223,6 +226,12 @@ class PredictOut(BaseModel):
     extra_columns: list[str] = Field(description="Columns sent that the model ignores.")
 
 
+class BatchStarted(JobStarted):
+    """A batch job started: follow ``status_url``, download from ``output_url`` when done."""
+
+    output_url: str
+
+
 class SignatureOut(BaseModel):
     """The input contract of the version a deployment serves."""
 
@@ -287,6 +296,18 @@ class StatsOut(BaseModel):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _flush_log(services: Services) -> None:
+    """Write what the log still buffers, so a read sees every prediction made so far; a
+    store that is away only delays the newest (the stored files are still read)."""
+    sink = services.extras.get("prediction_log")
+    if sink is None:
+        return
+    try:
+        sink.flush()
+    except StorageUnavailable as exc:
+        log.warning("could not flush the prediction log before a read: %s", exc.message)
 
 
 def _invalidate(services: Services, name: str) -> None:
@@ -611,7 +632,7 @@ async def predict(name: str, request: Request, services: Services) -> Response:
     "/deployments/{name}/batch",
     status_code=202,
     summary="Score a file (or a dataset version) as a job",
-    response_model=JobStarted,
+    response_model=BatchStarted,
     responses=errors(400, 401, 403, 404, 413, 415, 422),
     openapi_extra={
         "requestBody": {
@@ -666,9 +687,7 @@ async def predictions(
     runtime = await run_in_threadpool(
         serving.runtime_cache(services).runtime, name, Owner.of(principal)
     )
-    sink = services.extras.get("prediction_log")
-    if sink is not None:
-        await run_in_threadpool(sink.flush)
+    await run_in_threadpool(_flush_log, services)
     items = await run_in_threadpool(
         lambda: read_predictions(
             services.db,
@@ -681,13 +700,12 @@ async def predictions(
         )
     )
     nxt = None
-    if len(items) == limit:
+    if len(items) >= limit:  # a shadow's twin may make a page one longer
         last = items[-1]
-        nxt = (
-            f"/api/v1/deployments/{name}/predictions?since={last['at']}"
-            f"&after_id={last['prediction_id']}&limit={limit}"
-            + (f"&until={until.isoformat()}" if until else "")
-        )
+        query = {"since": last["at"], "after_id": last["prediction_id"], "limit": limit}
+        if until:
+            query["until"] = until.isoformat()
+        nxt = f"/api/v1/deployments/{name}/predictions?{urlencode(query)}"
     return {"items": items, "next": nxt}
 
 
@@ -719,9 +737,7 @@ async def export(
     runtime = await run_in_threadpool(
         serving.runtime_cache(services).runtime, name, Owner.of(principal)
     )
-    sink = services.extras.get("prediction_log")
-    if sink is not None:
-        await run_in_threadpool(sink.flush)
+    await run_in_threadpool(_flush_log, services)
     folder = Path(
         tempfile.mkdtemp(prefix="narrate-upload-export-", dir=spool_dir(services.settings))
     )
@@ -765,9 +781,7 @@ async def stats(
     runtime = await run_in_threadpool(
         serving.runtime_cache(services).runtime, name, Owner.of(principal)
     )
-    sink = services.extras.get("prediction_log")
-    if sink is not None:
-        await run_in_threadpool(sink.flush)
+    await run_in_threadpool(_flush_log, services)
     return await run_in_threadpool(deployment_stats, services, runtime, hours)
 
 
