@@ -178,16 +178,16 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/users/{user_id}"): "users are not owned records; the route is admin-only",
     ("DELETE", "/api/v1/me/tokens/{token_id}"): "looks up only the caller's own API tokens",
     ("POST", "/account/tokens/{token_id}/revoke"): "looks up only the caller's own API tokens",
-    **{
-        route: "addressed by the deployment's name, whose visibility (and key scope) "
-        "tests/integration/test_deploy_api.py checks; the id is looked up within it"
-        for route in (
+    **dict.fromkeys(
+        (
             ("DELETE", "/api/v1/deployments/{name}/keys/{key_id}"),
             ("GET", "/api/v1/deployments/{name}/batch/{job_id}"),
             ("POST", "/api/v1/deployments/{name}/batch/{job_id}/cancel"),
             ("GET", "/api/v1/deployments/{name}/batch/{job_id}/output"),
-        )
-    },
+        ),
+        "addressed by the deployment's name, whose visibility (and key scope) "
+        "tests/integration/test_deploy_api.py checks; the id is looked up within it",
+    ),
 }
 
 _ID_PARAM = re.compile(r"\{[a-z_]*id\}")
