@@ -1,0 +1,1 @@
+"""Monitor: how the data a model sees moves away from the data it learned from."""
