@@ -27,7 +27,8 @@ Per column (and for a model's predictions) :func:`compute_drift` reports:
   never had. Both are drift signals of their own.
 
 A column's level is the highest level any of its signals reaches against
-:class:`Thresholds`: PSI, the absolute change in missing rate and the new category rate.
+:class:`Thresholds`: PSI, the absolute change in missing rate and the new category rate;
+``reasons`` lists every signal that reached at least ``low``.
 P-values are reported but do not set levels: with a million rows every tiny difference
 is "significant", so they say whether drift is real, not whether it matters.
 
@@ -338,7 +339,7 @@ def _level(entry: dict[str, Any], thresholds: Thresholds) -> tuple[str, list[str
         ),
     }
     level = max(signals.values(), key=LEVELS.index)
-    reasons = [name for name, lv in signals.items() if lv != "none" and lv == level]
+    reasons = [name for name, lv in signals.items() if lv != "none"]
     return level, reasons
 
 
