@@ -1,0 +1,379 @@
+"""Reasons for single predictions: signed contributions per raw input column.
+
+:class:`Explainer` wraps a fitted model (a pipeline from raw columns, possibly behind a
+threshold wrapper or recipe steps) and answers, per row, ``output``, ``base_value`` and
+``contributions`` such that ``base_value + sum(contributions) == output``:
+
+* LightGBM and XGBoost: the boosters' own exact tree contributions, on the margin
+  (log-odds for binary, the softmax logit of the explained class for multiclass; the
+  learned log(1 + y) for a log-target regressor).
+* Random forests, extra trees and (numeric-only) HistGradientBoosting: shap's exact
+  TreeExplainer (probability for forests' classifiers, margin for HistGradientBoosting).
+* Linear and logistic models: coefficient x (x - background mean), on the link scale.
+* Soft-voting ensembles: each member's contributions, on the probability (or value) scale,
+  weighted by the member's weight. A member explained on its margin is converted first:
+  the gap between its base probability and its output probability is shared between the
+  columns in proportion to their margin contributions.
+* Anything else (stacking, blending, native categorical HistGradientBoosting ...): a
+  permutation sampling explainer over the raw columns, on the probability (or value)
+  scale: ``2 x n_columns x n_background`` model rows per explained row (about 1,300 for
+  13 columns and 50 background rows). It is exactly additive by construction.
+
+Classifiers explain the predicted class. Every row also carries the same reasons on the
+natural scale (probability points, or the target's units) for narratives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from narrate.core.explain.attribution import Attribution, NotNative, attribute
+from narrate.core.explain.lineage import Chain, FeatureMap, flatten, prepared_lineage
+from narrate.core.explain.lineage import transform_chain as _transform
+
+__all__ = ["Explainer", "RowExplanation"]
+
+#: Background rows the sampling explainer averages over.
+SAMPLING_BACKGROUND = 50
+_TINY = 1e-12
+
+
+@dataclass
+class RowExplanation:
+    """One row's reasons.
+
+    Attributes:
+        prediction: The model's answer (class label or value).
+        explained_class: The class whose score is explained (None for regression).
+        output: The explained value on ``scale``.
+        base_value: The model's value on ``scale`` before any column is known.
+        contributions: Raw column -> signed contribution; they sum to output - base.
+        parts: Raw column -> prepared feature -> contribution (one-hot dummies, date
+            parts, missing indicators, recipe-derived columns).
+        natural: The same on the probability (classifiers) or value scale:
+            ``{"scale", "output", "base_value", "contributions"}``.
+    """
+
+    prediction: Any
+    explained_class: str | None
+    output: float
+    base_value: float
+    contributions: dict[str, float]
+    parts: dict[str, dict[str, float]]
+    natural: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Member:
+    chain: Chain
+    features: FeatureMap
+    background: Any
+    weight: float
+    cache: dict[str, Any]
+
+
+def _inverse_link(att: Attribution, row: int, k: int) -> float:
+    base = att.base[row]
+    if att.scale == "log_odds":
+        return float(1.0 / (1.0 + np.exp(-base[k])))
+    if att.scale == "margin":
+        shifted = np.exp(base - base.max())
+        return float(shifted[k] / shifted.sum())
+    if att.scale == "log1p_value":
+        return float(np.expm1(base[k]))
+    return float(base[k])
+
+
+def _to_natural(values: np.ndarray, scale_base: float, natural_out: float) -> np.ndarray:
+    """Share the natural-scale gap in proportion to margin contributions."""
+    total = float(values.sum())
+    if abs(total) < _TINY:
+        return np.zeros_like(values)
+    return values * ((natural_out - scale_base) / total)
+
+
+def _parts(values: np.ndarray, fmap: FeatureMap) -> dict[str, dict[str, float]]:
+    parts: dict[str, dict[str, float]] = {}
+    rows, cols = np.nonzero(fmap.weights)
+    for f, r in zip(rows, cols, strict=True):
+        share = float(values[f] * fmap.weights[f, r])
+        parts.setdefault(fmap.raw_columns[r], {})[fmap.features[f]] = share
+    return parts
+
+
+class Explainer:
+    """Explain a fitted model's predictions in raw input columns.
+
+    Args:
+        model: The fitted model taking raw rows (``predict``; ``predict_proba`` and
+            ``classes_`` for classifiers).
+        background: Raw rows with every input column (a few hundred are plenty): the
+            reference a contribution is measured against and the sample a recipe's
+            lineage is measured on.
+        seed: Random state of the background sample and the sampling explainer.
+    """
+
+    def __init__(self, model: Any, background: pd.DataFrame, *, seed: int = 0) -> None:
+        self.model = model
+        self.columns = [str(c) for c in background.columns]
+        self.background = background.reset_index(drop=True)
+        self.seed = seed
+        self.classes = [str(c) for c in getattr(model, "classes_", [])] or None
+        self.members, self.method = self._plan()
+
+    def _plan(self) -> tuple[list[_Member], str]:
+        from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+        chain = flatten(self.model)
+        estimator = chain.estimator
+        pairs: list[tuple[Chain, float]] = []
+        if isinstance(estimator, VotingClassifier | VotingRegressor):
+            if isinstance(estimator, VotingClassifier) and estimator.voting != "soft":
+                return [], "sampling"
+            weights = estimator.weights or [1.0] * len(estimator.estimators_)
+            total = float(sum(weights))
+            for member, weight in zip(estimator.estimators_, weights, strict=True):
+                inner = flatten(member)
+                pairs.append((Chain(chain.steps + inner.steps, inner.estimator), weight / total))
+        else:
+            pairs.append((chain, 1.0))
+        members: list[_Member] = []
+        probe = self.background.head(2)
+        for member_chain, weight in pairs:
+            fmap, prepared = prepared_lineage(member_chain, self.background)
+            member = _Member(member_chain, fmap, prepared, weight, {})
+            try:
+                attribute(
+                    member_chain.estimator,
+                    _transform(member_chain.steps, probe),
+                    prepared,
+                    member.cache,
+                )
+            except NotNative:
+                return [], "sampling"
+            members.append(member)
+        return members, ("weighted_members" if len(members) > 1 else "native")
+
+    def _frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Rows in the background's column order and dtypes."""
+        out = {}
+        rows = rows.reset_index(drop=True)
+        for column in self.columns:
+            values = rows[column]
+            try:
+                out[column] = values.astype(self.background[column].dtype)
+            except (TypeError, ValueError):
+                out[column] = values
+        return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
+
+    def _targets(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Predictions, the natural-scale value explained, and the class index per row."""
+        predictions = np.asarray(self.model.predict(frame))
+        if self.classes is None:
+            return predictions, predictions.astype(float), [0] * len(frame)
+        proba = np.asarray(self.model.predict_proba(frame), dtype=float)
+        ks = [self.classes.index(str(p)) for p in predictions]
+        return predictions, proba[np.arange(len(frame)), ks], ks
+
+    def explain(self, rows: pd.DataFrame) -> tuple[str, list[RowExplanation]]:
+        """Explain each row.
+
+        Args:
+            rows: Raw rows with every input column.
+
+        Returns:
+            The scale of ``output``/``base_value`` and one explanation per row.
+        """
+        frame = self._frame(rows)
+        predictions, natural_out, ks = self._targets(frame)
+        if self.method == "sampling":
+            return self._sampled(frame, predictions, natural_out, ks)
+        if self.method == "native":
+            return self._single(frame, predictions, natural_out, ks)
+        return self._weighted(frame, predictions, ks)
+
+    def _attribution(self, member: _Member, frame: pd.DataFrame) -> Attribution:
+        prepared = _transform(member.chain.steps, frame)
+        return attribute(member.chain.estimator, prepared, member.background, member.cache)
+
+    def _single(
+        self, frame: pd.DataFrame, predictions: np.ndarray, natural_out: np.ndarray, ks: list[int]
+    ) -> tuple[str, list[RowExplanation]]:
+        member = self.members[0]
+        att = self._attribution(member, frame)
+        natural_scale = "value" if self.classes is None else "probability"
+        out = []
+        for i, k in enumerate(ks):
+            k_att = k if att.values.shape[1] > 1 else 0
+            values = att.values[i, k_att]
+            base = float(att.base[i, k_att])
+            natural_base = _inverse_link(att, i, k_att)
+            natural_values = (
+                values
+                if att.scale in ("probability", "value")
+                else _to_natural(values, natural_base, float(natural_out[i]))
+            )
+            out.append(
+                self._row(
+                    predictions[i],
+                    k,
+                    values,
+                    base,
+                    member.features,
+                    natural_values,
+                    natural_base,
+                    natural_scale,
+                )
+            )
+        return att.scale, out
+
+    def _row(
+        self,
+        prediction: Any,
+        k: int,
+        values: np.ndarray,
+        base: float,
+        fmap: FeatureMap,
+        natural_values: np.ndarray,
+        natural_base: float,
+        natural_scale: str,
+    ) -> RowExplanation:
+        raw = fmap.to_raw(values)
+        natural_raw = fmap.to_raw(natural_values)
+        return RowExplanation(
+            prediction=prediction.item() if isinstance(prediction, np.generic) else prediction,
+            explained_class=None if self.classes is None else self.classes[k],
+            output=base + float(values.sum()),
+            base_value=base,
+            contributions={c: float(v) for c, v in zip(fmap.raw_columns, raw, strict=True)},
+            parts=_parts(values, fmap),
+            natural={
+                "scale": natural_scale,
+                "output": natural_base + float(natural_values.sum()),
+                "base_value": natural_base,
+                "contributions": {
+                    c: float(v) for c, v in zip(fmap.raw_columns, natural_raw, strict=True)
+                },
+            },
+        )
+
+    def _member_natural(
+        self, member: _Member, frame: pd.DataFrame, ks: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A member's natural-scale contributions (rows, features) and base (rows)."""
+        att = self._attribution(member, frame)
+        prepared = _transform(member.chain.steps, frame)
+        if self.classes is None:
+            own = np.asarray(member.chain.estimator.predict(prepared), dtype=float)
+        else:
+            proba = np.asarray(member.chain.estimator.predict_proba(prepared), dtype=float)
+            own = proba[np.arange(len(frame)), ks]
+        values = np.zeros((len(frame), len(member.features.features)))
+        bases = np.zeros(len(frame))
+        for i, k in enumerate(ks):
+            k_att = k if att.values.shape[1] > 1 else 0
+            bases[i] = _inverse_link(att, i, k_att)
+            row = att.values[i, k_att]
+            values[i] = (
+                row
+                if att.scale in ("probability", "value")
+                else _to_natural(row, bases[i], float(own[i]))
+            )
+        return values, bases
+
+    def _weighted(
+        self, frame: pd.DataFrame, predictions: np.ndarray, ks: list[int]
+    ) -> tuple[str, list[RowExplanation]]:
+        scale = "value" if self.classes is None else "probability"
+        n = len(frame)
+        bases = np.zeros(n)
+        raws: list[dict[str, float]] = [{} for _ in range(n)]
+        parts: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
+        for member in self.members:
+            values, member_bases = self._member_natural(member, frame, ks)
+            bases += member.weight * member_bases
+            for i in range(n):
+                weighted = values[i] * member.weight
+                for column, v in zip(
+                    member.features.raw_columns, member.features.to_raw(weighted), strict=True
+                ):
+                    raws[i][column] = raws[i].get(column, 0.0) + float(v)
+                for column, found in _parts(weighted, member.features).items():
+                    into = parts[i].setdefault(column, {})
+                    for feature, v in found.items():
+                        into[feature] = into.get(feature, 0.0) + v
+        out = []
+        for i, k in enumerate(ks):
+            output = float(bases[i] + sum(raws[i].values()))
+            natural = {
+                "scale": scale,
+                "output": output,
+                "base_value": float(bases[i]),
+                "contributions": dict(raws[i]),
+            }
+            prediction = predictions[i]
+            out.append(
+                RowExplanation(
+                    prediction=prediction.item()
+                    if isinstance(prediction, np.generic)
+                    else prediction,
+                    explained_class=None if self.classes is None else self.classes[k],
+                    output=output,
+                    base_value=float(bases[i]),
+                    contributions=dict(raws[i]),
+                    parts=parts[i],
+                    natural=natural,
+                )
+            )
+        return scale, out
+
+    def _sampled(
+        self, frame: pd.DataFrame, predictions: np.ndarray, natural_out: np.ndarray, ks: list[int]
+    ) -> tuple[str, list[RowExplanation]]:
+        from narrate.core.explain.sampling import permutation_contributions
+
+        scale = "value" if self.classes is None else "probability"
+        background = self.background.sample(
+            n=min(SAMPLING_BACKGROUND, len(self.background)), random_state=self.seed
+        )
+        background = self._frame(background)
+        out = []
+        for i, k in enumerate(ks):
+            values, base = permutation_contributions(
+                self._score_fn(k), frame.iloc[[i]], background, seed=self.seed
+            )
+            contributions = {c: float(v) for c, v in zip(self.columns, values, strict=True)}
+            natural = {
+                "scale": scale,
+                "output": base + float(values.sum()),
+                "base_value": base,
+                "contributions": dict(contributions),
+            }
+            prediction = predictions[i]
+            out.append(
+                RowExplanation(
+                    prediction=prediction.item()
+                    if isinstance(prediction, np.generic)
+                    else prediction,
+                    explained_class=None if self.classes is None else self.classes[k],
+                    output=base + float(values.sum()),
+                    base_value=base,
+                    contributions=contributions,
+                    parts={c: {c: v} for c, v in contributions.items()},
+                    natural=natural,
+                )
+            )
+        del natural_out
+        return scale, out
+
+    def _score_fn(self, k: int) -> Any:
+        def score(frame: pd.DataFrame) -> np.ndarray:
+            if self.classes is None:
+                return np.asarray(self.model.predict(frame), dtype=float)
+            return np.asarray(self.model.predict_proba(frame), dtype=float)[:, k]
+
+        return score
