@@ -149,6 +149,8 @@ CASES: list[Case] = [
         expect={DATASET_DELETED: 404},
         label="external (on the dataset's version)",
     ),
+    # A drift report holds its dataset versions' distributions: hidden with them.
+    data("GET", "/api/v1/drift-reports/{report_id}", 200),
     # Jobs are the caller's own records with no parents: still readable after a delete.
     Case("GET", "/api/v1/jobs/{job_id}", 200),
     Case("POST", "/api/v1/jobs/{job_id}/cancel", 409),
@@ -165,6 +167,12 @@ BODY_AND_QUERY_CASES: list[Case] = [
     data("POST", "/api/v1/versions/compare", 200, json={"a": "{version_id}", "b": "{version_id}"}),
     model(
         "POST", "/api/v1/models/compare", 200, json={"model_version_ids": ["{mv_id}", "{mv_id}"]}
+    ),
+    data(
+        "POST",
+        "/api/v1/drift",
+        202,
+        json={"reference_version_id": "{version_id}", "current_version_id": "{version_id}"},
     ),
     data("GET", "/stages/clean", 200, params={"dataset": "{dataset_id}"}),
     data("GET", "/stages/transform", 200, params={"dataset": "{dataset_id}"}),
@@ -299,6 +307,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             ids = {"dataset_id": dataset["id"], "version_id": dataset["version"]["id"]}
             ids |= _train(owner, ids["version_id"])
             ids["evaluation_id"] = ids["external_id"]
+            drift = owner.post(
+                f"{API}/drift",
+                json={
+                    "reference_version_id": ids["version_id"],
+                    "current_version_id": ids["version_id"],
+                },
+            )
+            assert drift.status_code == 202, drift.text
+            wait_job(owner, drift.json()["job_id"])
+            ids["report_id"] = drift.json()["created_id"]
             yield World(container, app, owner, admin, other, ids)
     finally:
         server.stop()

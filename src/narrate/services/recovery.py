@@ -27,7 +27,7 @@ from narrate.bootstrap import Container
 from narrate.errors import NarrateError
 from narrate.jobs.records import STALE_AFTER_S, TERMINAL, recover_interrupted
 from narrate.services.spool import sweep_spool
-from narrate.storage.sql.tables import Base, Job, Model, utcnow
+from narrate.storage.sql.tables import Base, DriftReport, Job, Model, utcnow
 
 __all__ = ["RECONCILERS", "recover_at_start", "recover_jobs", "sweep_orphans"]
 
@@ -69,7 +69,30 @@ def _reconcile_models(s: Session, now: datetime) -> int:
     return changed
 
 
-RECONCILERS: dict[str, Reconciler] = {"models": _reconcile_models}
+def _reconcile_drift_reports(s: Session, now: datetime) -> int:
+    """A drift report still waiting for a job that is over (failed, cancelled, or
+    succeeded without storing it) is failed; so is one whose job was never recorded, once
+    it is older than the stale limit."""
+    rows = s.execute(
+        select(DriftReport, Job.status)
+        .outerjoin(Job, Job.id == DriftReport.job_id)
+        .where(DriftReport.status.in_(("queued", "running")))
+    ).all()
+    changed = 0
+    for report, job_status in rows:
+        if job_status is None and report.created_at > now - timedelta(seconds=STALE_AFTER_S):
+            continue  # its job may be created in a moment
+        if job_status is not None and job_status not in TERMINAL:
+            continue
+        report.status = "failed"
+        changed += 1
+    return changed
+
+
+RECONCILERS: dict[str, Reconciler] = {
+    "models": _reconcile_models,
+    "drift_reports": _reconcile_drift_reports,
+}
 """Every table whose rows point at a job (a ``job_id`` column), by table name."""
 
 

@@ -29,6 +29,7 @@ from narrate.web.api import (
     batch,
     datasets,
     deployments,
+    drift,
     health,
     jobs,
     models,
@@ -166,6 +167,7 @@ def create_app(
         models.router,
         deployments.router,
         batch.router,
+        drift.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)

@@ -34,6 +34,7 @@ __all__ = [
     "Deployment",
     "DeploymentKey",
     "DeploymentRevision",
+    "DriftReport",
     "Evaluation",
     "Job",
     "JobEvent",
@@ -377,3 +378,25 @@ class PredictionLogFile(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DriftReport(OwnedMixin, Base):
+    """A drift report: a reference compared with a current sample, computed by a job.
+
+    ``status`` is ``queued`` until the job stores the full report (a blob of JSON) and
+    its summary, then ``ready``; ``failed`` when the job fails. ``deployment_id`` is set
+    for a report on a deployment's live traffic.
+    """
+
+    __tablename__ = "drift_reports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("deployments.id"), index=True, default=None
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    reference: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    current: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    blob: Mapped[str | None] = mapped_column(String(64), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -35,6 +35,7 @@ from narrate.storage.sql.tables import (
     Dataset,
     DatasetVersion,
     Deployment,
+    DriftReport,
     Evaluation,
     Job,
     Model,
@@ -59,6 +60,7 @@ __all__ = [
     "visible_dataset",
     "visible_dataset_version",
     "visible_deployment",
+    "visible_drift_report",
     "visible_evaluation",
     "visible_filter",
     "visible_job",
@@ -310,3 +312,39 @@ def visible_deployment(s: Session, owner: Owner, name: str, *, deleted: bool = F
         NotFound: no such deployment for this caller, or it is (not) deleted.
     """
     return _require(s, owner, Deployment, name, deleted=deleted)
+
+
+def visible_drift_report(s: Session, owner: Owner, report_id: str) -> DriftReport:
+    """A drift report the caller may see: its own (or any, for an admin), not deleted,
+    and none of its parents deleted: the deployment it is on (undeployed) and the dataset
+    versions it compares (their datasets), since it holds their distributions.
+
+    Raises:
+        NotFound: no such report for this caller, or it or a parent is deleted.
+    """
+    row = s.get(DriftReport, report_id) if report_id else None
+    if row is None or not (owner.is_admin or row.owner_id == owner.user_id):
+        raise NotFound(f"No drift report with id '{report_id}'.", details={"report_id": report_id})
+    if row.deleted_at is not None:
+        raise NotFound(f"Drift report '{report_id}' is deleted.", details={"report_id": report_id})
+    parents: list[Parent] = []
+    if row.deployment_id is not None:
+        deployment = s.get(Deployment, row.deployment_id)
+        name = deployment.name if deployment is not None else row.deployment_id
+        parents.append((Deployment, name, deployment))
+    for side in (row.reference or {}, row.current or {}):
+        version_id = side.get("version_id")
+        if version_id:
+            version = s.get(DatasetVersion, version_id)
+            parents.append((DatasetVersion, version_id, version))
+            parents += _parents(s, version) if version is not None else []
+    for kind, parent_id, parent in parents:
+        if parent is None or parent.deleted_at is not None:
+            parent_name, parent_key = _NAMES[kind]
+            raise NotFound(
+                f"Drift report '{report_id}' belongs to {parent_name} '{parent_id}', "
+                "which is deleted.",
+                hint=_restore_hint(kind, parent_id),
+                details={"report_id": report_id, parent_key: parent_id},
+            )
+    return row
