@@ -78,6 +78,16 @@ def model(method: str, route: str, live: int, **kw: Any) -> Case:
 
 
 BAD_STEP = {"steps": [{"step": "no_such_step"}]}
+#: A raw penguins.csv row without the target, for the explain route.
+PENGUIN = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.2,
+    "bill_depth_mm": 15.1,
+    "flipper_length_mm": 215.0,
+    "body_mass_g": 5100.0,
+    "sex": "male",
+    "year": 2008,
+}
 
 CASES: list[Case] = [
     # Datasets
@@ -134,6 +144,8 @@ CASES: list[Case] = [
     model("GET", "/api/v1/model-versions/{mv_id}/card", 200),
     model("GET", "/api/v1/model-versions/{mv_id}/stage", 200),
     model("POST", "/api/v1/model-versions/{mv_id}/stage", 200, json={"stage": "staging"}),
+    model("POST", "/api/v1/model-versions/{mv_id}/explain", 200, json={"rows": [PENGUIN]}),
+    model("GET", "/api/v1/model-versions/{mv_id}/importances", 200),
     model(
         "GET",
         "/api/v1/evaluations/{evaluation_id}",

@@ -30,6 +30,7 @@ from narrate.web.api import (
     datasets,
     deployments,
     drift,
+    explain,
     health,
     jobs,
     models,
@@ -168,6 +169,7 @@ def create_app(
         deployments.router,
         batch.router,
         drift.router,
+        explain.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)

@@ -158,7 +158,7 @@ class Explainer:
             members.append(member)
         return members, ("weighted_members" if len(members) > 1 else "native")
 
-    def _frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def conform(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Rows in the background's column order and dtypes."""
         out = {}
         rows = rows.reset_index(drop=True)
@@ -188,7 +188,7 @@ class Explainer:
         Returns:
             The scale of ``output``/``base_value`` and one explanation per row.
         """
-        frame = self._frame(rows)
+        frame = self.conform(rows)
         predictions, natural_out, ks = self._targets(frame)
         if self.method == "sampling":
             return self._sampled(frame, predictions, natural_out, ks)
@@ -340,7 +340,7 @@ class Explainer:
         background = self.background.sample(
             n=min(SAMPLING_BACKGROUND, len(self.background)), random_state=self.seed
         )
-        background = self._frame(background)
+        background = self.conform(background)
         out = []
         for i, k in enumerate(ks):
             values, base = permutation_contributions(
