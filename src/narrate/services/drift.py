@@ -243,8 +243,8 @@ def _sample(frame: pl.DataFrame, limit: int) -> pl.DataFrame:
 
 def _as_signature(frame: pl.DataFrame, columns: list[dict[str, Any]]) -> pl.DataFrame:
     """The signature's columns, each read the way the model reads it: numbers as floats,
-    booleans as ``true``/``false``, dates as datetimes, everything else as text (a float
-    that is a whole number as ``41``, not ``41.0``)."""
+    booleans as ``true``/``false``, dates as microseconds since 1970, everything else as
+    text (a float that is a whole number as ``41``, not ``41.0``; blank text missing)."""
     out = []
     for spec in columns:
         name, kind = spec["name"], spec.get("type")
@@ -266,15 +266,25 @@ def _as_signature(frame: pl.DataFrame, columns: list[dict[str, Any]]) -> pl.Data
                 .otherwise(None)
             )
         elif kind == "datetime":
-            expr = col if dtype.is_temporal() else _text(col).str.to_datetime(strict=False)
-            expr = expr.cast(pl.Datetime("us")) if dtype != pl.Datetime("us", "UTC") else expr
+            expr = pl.lit(_epoch(frame.get_column(name)))
         elif dtype.is_float():
             expr = pl.when(col == col.floor()).then(col.cast(pl.Int64).cast(pl.String))
             expr = expr.otherwise(col.cast(pl.String))
         else:
-            expr = col.cast(pl.String)
+            expr = _text(col)
         out.append(expr.alias(name))
     return frame.select(out)
+
+
+def _epoch(series: pl.Series) -> pl.Series:
+    """Dates and times as microseconds since 1970 (UTC), however they were written."""
+    if not series.dtype.is_temporal():
+        import pandas as pd
+
+        text = series.cast(pl.String).to_pandas()
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+        series = pl.Series(series.name, parsed)
+    return series.dt.epoch("us").cast(pl.Float64).alias(series.name)
 
 
 def _text(col: pl.Expr) -> pl.Expr:
