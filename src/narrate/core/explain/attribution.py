@@ -67,7 +67,11 @@ def _xgboost(booster: Any, X: Any) -> np.ndarray:
     import xgboost as xgb
 
     matrix = xgb.DMatrix(_safe_frame(X), enable_categorical=True)
-    return np.asarray(booster.get_booster().predict(matrix, pred_contribs=True), dtype=float)
+    # The model predicts with the trees up to its best round (early stopping); so must this.
+    best = getattr(booster, "best_iteration", None)
+    rounds = (0, int(best) + 1) if best is not None else (0, 0)
+    raw = booster.get_booster().predict(matrix, pred_contribs=True, iteration_range=rounds)
+    return np.asarray(raw, dtype=float)
 
 
 def _boosted(model: Any, X: Any) -> Attribution:

@@ -88,6 +88,44 @@ def _inverse_link(att: Attribution, row: int, k: int) -> float:
     return float(base[k])
 
 
+def _scores(att: Attribution) -> np.ndarray:
+    """The estimator's probabilities ``(rows, classes)`` or values ``(rows,)`` from its
+    attribution (exact: the output is the sum of its parts)."""
+    from narrate.core.serving import expm1_capped
+
+    out = att.base + att.values.sum(axis=2)
+    if att.scale == "log_odds":
+        positive = 1.0 / (1.0 + np.exp(-out[:, 1]))
+        return np.column_stack([1.0 - positive, positive])
+    if att.scale == "margin":
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+    if att.scale == "log1p_value":
+        return np.asarray(expm1_capped(out[:, 0]), dtype=float)
+    if att.scale == "value":
+        return np.asarray(out[:, 0])
+    return np.asarray(out)
+
+
+def _threshold(model: Any, labels: list[Any]) -> tuple[float, int] | None:
+    """The tuned threshold of a binary classifier and its positive class's index."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    while model is not None:
+        if isinstance(model, FixedThresholdClassifier):
+            threshold = 0.5 if model.threshold == "auto" else float(model.threshold)
+            positive = model.pos_label if model.pos_label is not None else labels[-1]
+            return threshold, [str(v) for v in labels].index(str(positive))
+        if isinstance(model, FrozenEstimator):
+            model = model.estimator
+        elif isinstance(getattr(model, "steps", None), list):
+            model = model.steps[-1][1]
+        else:
+            return None
+    return None
+
+
 def _to_natural(values: np.ndarray, scale_base: float, natural_out: float) -> np.ndarray:
     """Share the natural-scale gap in proportion to margin contributions."""
     total = float(values.sum())
@@ -122,7 +160,10 @@ class Explainer:
         self.columns = [str(c) for c in background.columns]
         self.background = background.reset_index(drop=True)
         self.seed = seed
-        self.classes = [str(c) for c in getattr(model, "classes_", [])] or None
+        labels = list(getattr(model, "classes_", []))
+        self.labels = [v.item() if isinstance(v, np.generic) else v for v in labels]
+        self.classes = [str(c) for c in labels] or None
+        self.threshold = _threshold(model, labels) if self.classes else None
         self.members, self.method = self._plan()
 
     def _plan(self) -> tuple[list[_Member], str]:
@@ -163,9 +204,12 @@ class Explainer:
         out = {}
         rows = rows.reset_index(drop=True)
         for column in self.columns:
-            values = rows[column]
+            values, dtype = rows[column], self.background[column].dtype
+            if values.dtype == dtype:
+                out[column] = values
+                continue
             try:
-                out[column] = values.astype(self.background[column].dtype)
+                out[column] = values.astype(dtype)
             except (TypeError, ValueError):
                 out[column] = values
         return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
@@ -189,22 +233,35 @@ class Explainer:
             The scale of ``output``/``base_value`` and one explanation per row.
         """
         frame = self.conform(rows)
-        predictions, natural_out, ks = self._targets(frame)
         if self.method == "sampling":
+            predictions, natural_out, ks = self._targets(frame)
             return self._sampled(frame, predictions, natural_out, ks)
         if self.method == "native":
-            return self._single(frame, predictions, natural_out, ks)
-        return self._weighted(frame, predictions, ks)
+            return self._single(frame)
+        return self._weighted(frame)
 
     def _attribution(self, member: _Member, frame: pd.DataFrame) -> Attribution:
         prepared = _transform(member.chain.steps, frame)
         return attribute(member.chain.estimator, prepared, member.background, member.cache)
 
-    def _single(
-        self, frame: pd.DataFrame, predictions: np.ndarray, natural_out: np.ndarray, ks: list[int]
-    ) -> tuple[str, list[RowExplanation]]:
+    def _decide(self, scores: np.ndarray) -> tuple[list[Any], list[int]]:
+        """Predictions and explained class indices from probabilities (or values), as the
+        model decides: its tuned threshold for binary classifiers, else the likeliest."""
+        if self.classes is None:
+            return [float(v) for v in scores], [0] * len(scores)
+        if self.threshold is not None and len(self.classes) == 2:
+            threshold, positive = self.threshold
+            chosen = scores[:, positive] >= threshold
+            ks = [positive if c else 1 - positive for c in chosen]
+        else:
+            ks = [int(k) for k in np.argmax(scores, axis=1)]
+        return [self.labels[k] for k in ks], ks
+
+    def _single(self, frame: pd.DataFrame) -> tuple[str, list[RowExplanation]]:
         member = self.members[0]
         att = self._attribution(member, frame)
+        scores = _scores(att)
+        predictions, ks = self._decide(scores)
         natural_scale = "value" if self.classes is None else "probability"
         out = []
         for i, k in enumerate(ks):
@@ -212,10 +269,11 @@ class Explainer:
             values = att.values[i, k_att]
             base = float(att.base[i, k_att])
             natural_base = _inverse_link(att, i, k_att)
+            natural_out = float(scores[i] if scores.ndim == 1 else scores[i, k])
             natural_values = (
                 values
                 if att.scale in ("probability", "value")
-                else _to_natural(values, natural_base, float(natural_out[i]))
+                else _to_natural(values, natural_base, natural_out)
             )
             out.append(
                 self._row(
@@ -261,72 +319,50 @@ class Explainer:
             },
         )
 
-    def _member_natural(
-        self, member: _Member, frame: pd.DataFrame, ks: list[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """A member's natural-scale contributions (rows, features) and base (rows)."""
-        att = self._attribution(member, frame)
-        prepared = _transform(member.chain.steps, frame)
-        if self.classes is None:
-            own = np.asarray(member.chain.estimator.predict(prepared), dtype=float)
-        else:
-            proba = np.asarray(member.chain.estimator.predict_proba(prepared), dtype=float)
-            own = proba[np.arange(len(frame)), ks]
-        values = np.zeros((len(frame), len(member.features.features)))
-        bases = np.zeros(len(frame))
-        for i, k in enumerate(ks):
-            k_att = k if att.values.shape[1] > 1 else 0
-            bases[i] = _inverse_link(att, i, k_att)
-            row = att.values[i, k_att]
-            values[i] = (
-                row
-                if att.scale in ("probability", "value")
-                else _to_natural(row, bases[i], float(own[i]))
-            )
-        return values, bases
-
-    def _weighted(
-        self, frame: pd.DataFrame, predictions: np.ndarray, ks: list[int]
-    ) -> tuple[str, list[RowExplanation]]:
+    def _weighted(self, frame: pd.DataFrame) -> tuple[str, list[RowExplanation]]:
         scale = "value" if self.classes is None else "probability"
         n = len(frame)
+        attributions = [self._attribution(member, frame) for member in self.members]
+        member_scores = [_scores(att) for att in attributions]
+        scores = sum(m.weight * s for m, s in zip(self.members, member_scores, strict=True))
+        predictions, ks = self._decide(np.asarray(scores))
         bases = np.zeros(n)
         raws: list[dict[str, float]] = [{} for _ in range(n)]
         parts: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
-        for member in self.members:
-            values, member_bases = self._member_natural(member, frame, ks)
-            bases += member.weight * member_bases
-            for i in range(n):
-                weighted = values[i] * member.weight
-                for column, v in zip(
-                    member.features.raw_columns, member.features.to_raw(weighted), strict=True
-                ):
+        for member, att, own in zip(self.members, attributions, member_scores, strict=True):
+            fmap = member.features
+            for i, k in enumerate(ks):
+                k_att = k if att.values.shape[1] > 1 else 0
+                member_base = _inverse_link(att, i, k_att)
+                row = att.values[i, k_att]
+                natural_out = float(own[i] if own.ndim == 1 else own[i, k])
+                if att.scale not in ("probability", "value"):
+                    row = _to_natural(row, member_base, natural_out)
+                bases[i] += member.weight * member_base
+                weighted = row * member.weight
+                for column, v in zip(fmap.raw_columns, fmap.to_raw(weighted), strict=True):
                     raws[i][column] = raws[i].get(column, 0.0) + float(v)
-                for column, found in _parts(weighted, member.features).items():
+                for column, found in _parts(weighted, fmap).items():
                     into = parts[i].setdefault(column, {})
                     for feature, v in found.items():
                         into[feature] = into.get(feature, 0.0) + v
         out = []
         for i, k in enumerate(ks):
             output = float(bases[i] + sum(raws[i].values()))
-            natural = {
-                "scale": scale,
-                "output": output,
-                "base_value": float(bases[i]),
-                "contributions": dict(raws[i]),
-            }
-            prediction = predictions[i]
             out.append(
                 RowExplanation(
-                    prediction=prediction.item()
-                    if isinstance(prediction, np.generic)
-                    else prediction,
+                    prediction=predictions[i],
                     explained_class=None if self.classes is None else self.classes[k],
                     output=output,
                     base_value=float(bases[i]),
                     contributions=dict(raws[i]),
                     parts=parts[i],
-                    natural=natural,
+                    natural={
+                        "scale": scale,
+                        "output": output,
+                        "base_value": float(bases[i]),
+                        "contributions": dict(raws[i]),
+                    },
                 )
             )
         return scale, out
