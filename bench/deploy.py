@@ -180,13 +180,20 @@ def _bodies_mlflow(rows: list[dict[str, Any]]) -> list[bytes]:
 
 
 def _agreement(
-    client: httpx.Client, headers: dict[str, str], mlflow_url: str, rows: list[dict[str, Any]]
+    client: httpx.Client,
+    headers: dict[str, str],
+    mlflow_url: str,
+    rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Both servers' answers on the same rows: labels equal, probabilities within 1e-6."""
+    """Both servers' answers on the same rows (Narrate's, MLflow's): labels and probabilities.
+
+    A difference means the two are not serving the same model the same way, and the
+    timings would not compare like with like.
+    """
     ours = ok(
-        client.post("/api/v1/deployments/bench/predict", json={"rows": rows}, headers=headers)
+        client.post("/api/v1/deployments/bench/predict", json={"rows": rows[0]}, headers=headers)
     )["predictions"]
-    theirs = ok(httpx.post(mlflow_url, json={"dataframe_records": rows}, timeout=60))
+    theirs = ok(httpx.post(mlflow_url, json={"dataframe_records": rows[1]}, timeout=60))
     theirs = theirs.get("predictions", theirs)
     same_label = sum(
         str(a["prediction"]) == str(b["prediction"]) for a, b in zip(ours, theirs, strict=True)
@@ -196,14 +203,19 @@ def _agreement(
         probabilities = a.get("probabilities") or {}
         for label, p in probabilities.items():
             diff = max(diff, abs(float(p) - float(b[f"proba_{label}"])))
-    return {"rows": len(rows), "same_label": same_label, "max_probability_diff": diff}
+    return {
+        "rows": len(ours),
+        "same_label": same_label,
+        "max_probability_diff": diff,
+        "same_model": same_label == len(ours) and diff < 1e-4,
+    }
 
 
 def mlflow_side(
     tmp: Path,
     client: httpx.Client,
     deployed: dict[str, Any],
-    rows: list[dict[str, Any]],
+    rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     plan: Plan,
 ) -> dict[str, Any]:
     """Serve the deployed model with ``mlflow models serve`` in each format and measure.
@@ -212,7 +224,7 @@ def mlflow_side(
         tmp: Where the downloaded model files and MLflow model directories go.
         client: Signed in to Narrate as the admin (downloads the model files).
         deployed: What :func:`train_and_deploy` returned.
-        rows: The request rows (the same as Narrate's).
+        rows: The rows sent to Narrate and the same rows in training types (for MLflow).
         plan: Formats, counts and durations.
 
     Returns:
@@ -230,7 +242,7 @@ def mlflow_side(
             continue
         model_file = tmp / f"model.{fmt}"
         model_file.write_bytes(artifact.content)
-        model_dir = deploy_mlflow.save_model(model_file, fmt, rows[:20], tmp / f"mlflow-{fmt}")
+        model_dir = deploy_mlflow.save_model(model_file, fmt, rows[1][:20], tmp / f"mlflow-{fmt}")
         save_s = time.perf_counter() - started
         log = tmp / f"mlflow-{fmt}.log"
         started = time.perf_counter()
@@ -241,9 +253,9 @@ def mlflow_side(
                 "model_file_mb": round(model_file.stat().st_size / 1e6, 2),
                 "save_model_s": round(save_s, 1),
                 "serve_start_s": round(start_s, 1),
-                "agreement": _agreement(client, headers, url, rows[:200]),
+                "agreement": _agreement(client, headers, url, (rows[0][:200], rows[1][:200])),
             }
-            result |= measure_endpoint(Endpoint(url, _bodies_mlflow(rows)), pid, plan)
+            result |= measure_endpoint(Endpoint(url, _bodies_mlflow(rows[1])), pid, plan)
         out[fmt] = result
     return out
 
@@ -383,8 +395,8 @@ def _run(tmp: Path, plan: Plan, args: argparse.Namespace, results: dict[str, Any
         deployed = train_and_deploy(client, plan.train_budget_s)
         key = {"Authorization": f"Bearer {deployed['key']}"}
         results["model"] = {k: v for k, v in deployed.items() if k != "key"}
-        rows, results["row_notes"] = fit_rows(client, key, rows)
-        files = build_batch_files(tmp, rows, plan.batch_rows)
+        rows, typed, results["row_notes"] = fit_rows(client, key, rows)
+        files = build_batch_files(tmp, typed, plan.batch_rows)
         print("== narrate", flush=True)
         predict = Endpoint(
             server.base_url + "/api/v1/deployments/bench/predict", _bodies_narrate(rows), key
@@ -399,7 +411,7 @@ def _run(tmp: Path, plan: Plan, args: argparse.Namespace, results: dict[str, Any
                 narrate, predict, batch, server.pid, args.profile_dir
             )
         if not args.skip_mlflow:
-            results["mlflow"] = mlflow_side(tmp, client, deployed, rows, plan)
+            results["mlflow"] = mlflow_side(tmp, client, deployed, (rows, typed), plan)
     # one format only: on 1M rows each takes about as long as all the online runs together
     fmt = plan.mlflow_formats[0]
     if not args.skip_mlflow and "skipped" not in results["mlflow"].get(fmt, {}):

@@ -179,12 +179,13 @@ _WORDS = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0"
 
 def fit_rows(
     client: httpx.Client, key: dict[str, str], rows: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The raw rows, or, when the predict route refuses them, rows in its own types.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The rows Narrate is sent (raw when it takes them) and the rows in training types.
 
-    A raw CSV row is what a client has; when Narrate refuses one (e.g. yes/no text in a
-    column it typed boolean), the benchmark sends booleans to both servers instead and
-    says so in the results.
+    A raw CSV row is what a client has, so Narrate gets raw rows unless it refuses them.
+    A model served as it is (MLflow) gets no such parsing: text such as "yes"/"no" in a
+    column the model was trained on as boolean would be scored silently wrong, so MLflow
+    and the batch files get the rows with boolean columns as true/false.
 
     Args:
         client: Signed in to the server.
@@ -192,28 +193,33 @@ def fit_rows(
         rows: Raw rows as read from the CSV.
 
     Returns:
-        The rows to send and notes on what was changed (empty when nothing was).
+        The rows for Narrate's predict route, the typed rows and notes on what was changed.
     """
-    url = "/api/v1/deployments/bench/predict"
-    first = client.post(url, json={"rows": rows[:50]}, headers=key)
-    if first.status_code == 200:
-        return rows, []
     signature = ok(client.get("/api/v1/deployments/bench/signature"))["signature"]
     booleans = [c["name"] for c in signature["columns"] if c["type"] == "boolean"]
-    fitted = [
+    typed = [
         {
             k: _WORDS.get(v.strip().lower(), v) if k in booleans and isinstance(v, str) else v
             for k, v in row.items()
         }
         for row in rows
     ]
-    ok(client.post(url, json={"rows": fitted[:50]}, headers=key))  # raises if still refused
-    note = (
-        f"raw rows refused ({first.status_code} {first.json()['error']['code']}: "
-        f"{first.json()['error']['message']}); boolean column(s) {', '.join(booleans)} sent as "
-        "true/false to Narrate and MLflow alike"
+    notes = (
+        [
+            f"boolean column(s) {', '.join(booleans)} sent as true/false to MLflow and in "
+            "the batch files (as the model was trained)"
+        ]
+        if booleans
+        else []
     )
-    return fitted, [note]
+    url = "/api/v1/deployments/bench/predict"
+    first = client.post(url, json={"rows": rows[:50]}, headers=key)
+    if first.status_code == 200:
+        return rows, typed, [*notes, "Narrate's predict route is sent the raw CSV values"]
+    ok(client.post(url, json={"rows": typed[:50]}, headers=key))  # raises if still refused
+    error = first.json()["error"]
+    refused = f"Narrate refused raw rows ({first.status_code} {error['code']}: {error['message']})"
+    return typed, typed, [*notes, f"{refused}; it is sent the typed rows too"]
 
 
 def narrate_batch(client: httpx.Client, headers: dict[str, str], file: Path, pid: int) -> Any:
