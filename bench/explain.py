@@ -1,0 +1,141 @@
+"""Benchmark: explaining one prediction, and global importances on 50,000 rows.
+
+Measures, on src/narrate/samples/credit_data.csv (binary "Status", 13 raw columns):
+
+- ``one_row_lightgbm``: one row explained (contributions in raw columns plus the
+  narrative sentence) by a 300-tree LightGBM candidate pipeline: p50/p99 over 300 rows,
+  each timed alone. Target: 50 ms.
+- ``one_row_soft_voting``: the same for a soft-voting ensemble of LightGBM (300 trees),
+  a random forest (200 trees) and a logistic regression, weights 0.5/0.3/0.2. Target:
+  500 ms.
+- ``one_row_sampling``: the same for a stacking ensemble, which has no exact method and
+  is explained by permutation sampling (the stated fallback cost).
+- ``importances_50k``: permutation importances (13 columns x 3 repeats) plus mean
+  |contribution| on 500 rows, for the LightGBM model on 50,000 rows (credit rows drawn
+  with replacement), beside the seconds the model took to fit on those rows.
+
+Run ``python bench/explain.py`` (writes bench/results/explain.json); ``--quick`` uses
+fewer rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from narrate.core.automl.candidates import CandidateSpec, build_pipeline
+from narrate.core.explain import Explainer
+from narrate.core.explain.importance import permutation_importances
+from narrate.core.explain.narrative import describe_prediction
+
+RESULTS = Path(__file__).parent / "results" / "explain.json"
+
+
+def _credit() -> tuple[pd.DataFrame, pd.Series]:
+    frame = pd.read_csv(str(resources.files("narrate") / "samples" / "credit_data.csv"))
+    return frame.drop(columns=["Status"]), frame["Status"]
+
+
+def _lightgbm() -> Any:
+    return build_pipeline(CandidateSpec("lightgbm", {"n_estimators": 300}), "binary", seed=0)
+
+
+def _one_row(model: Any, X: pd.DataFrame, n: int) -> dict[str, Any]:
+    explainer = Explainer(model, X.sample(200, random_state=0))
+    rows = X.sample(n, random_state=1, replace=n > len(X))
+    explainer.explain(rows.iloc[[0]])  # warm-up: first-call set-up is not per request
+    times = []
+    for i in range(n):
+        row = rows.iloc[[i]]
+        started = time.perf_counter()
+        _, [explained] = explainer.explain(row)
+        describe_prediction(explained, row.iloc[0].to_dict())
+        times.append((time.perf_counter() - started) * 1000)
+    return {
+        "method": explainer.method,
+        "n": n,
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p99_ms": round(float(np.percentile(times, 99)), 2),
+        "max_ms": round(float(np.max(times)), 2),
+    }
+
+
+def _members() -> list[tuple[str, Any]]:
+    return [
+        ("lightgbm", _lightgbm()),
+        (
+            "forest",
+            build_pipeline(
+                CandidateSpec("random_forest", {"n_estimators": 200, "min_samples_leaf": 3}),
+                "binary",
+                seed=0,
+            ),
+        ),
+        ("linear", build_pipeline(CandidateSpec("linear"), "binary", seed=0)),
+    ]
+
+
+def _importances(X: pd.DataFrame, y: pd.Series, n_rows: int) -> dict[str, Any]:
+    index = np.random.default_rng(0).integers(0, len(X), n_rows)
+    big_X, big_y = X.iloc[index].reset_index(drop=True), y.iloc[index].reset_index(drop=True)
+    started = time.perf_counter()
+    model = _lightgbm().fit(big_X, big_y)
+    fit_s = time.perf_counter() - started
+    explainer = Explainer(model, big_X.sample(200, random_state=0))
+    started = time.perf_counter()
+    result = permutation_importances(model, big_X, big_y, "binary", repeats=3, explainer=explainer)
+    seconds = time.perf_counter() - started
+    return {
+        "rows": n_rows,
+        "columns": big_X.shape[1],
+        "repeats": 3,
+        "seconds": round(seconds, 2),
+        "model_fit_seconds": round(fit_s, 2),
+        "top_columns": [c.column for c in result.columns[:3]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n = 50 if args.quick else 300
+    X, y = _credit()
+    load = os.getloadavg()[0]
+    lightgbm = _lightgbm().fit(X, y)
+    weights = [0.5, 0.3, 0.2]
+    voting = VotingClassifier(_members(), voting="soft", weights=weights).fit(X, y)
+    stacking = StackingClassifier(_members()[:2], final_estimator=LogisticRegression(), cv=3).fit(
+        X, y
+    )
+    results: dict[str, Any] = {
+        "benchmark": "explain",
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average_1m_at_start": round(load, 2),
+        "one_row_lightgbm": {**_one_row(lightgbm, X, n), "target_ms": 50},
+        "one_row_soft_voting": {**_one_row(voting, X, max(n // 3, 20)), "target_ms": 500},
+        "one_row_sampling": _one_row(stacking, X, 20),
+        "importances_50k": _importances(X, y, 10_000 if args.quick else 50_000),
+    }
+    text = json.dumps(results, indent=2)
+    sys.stdout.write(text + "\n")
+    if not args.quick:
+        RESULTS.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
