@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -173,7 +173,7 @@ def _chunks(path: Path, filename: str, chunk_rows: int, settings: Any) -> Iterat
 
 def prepare_chunk(
     signature: dict[str, Any], chunk: pl.DataFrame, *, filename: str
-) -> tuple[pd.DataFrame, list[list[str]]]:
+) -> tuple[pd.DataFrame, pl.Series]:
     """Check a chunk against the input signature, column by column.
 
     Returns:
@@ -194,78 +194,108 @@ def prepare_chunk(
             details={"file": filename, "column": missing[0], "missing_columns": missing},
         )
     n = chunk.height
-    data: dict[str, Any] = {}
-    flag_columns: list[tuple[str, np.ndarray]] = []
+    values: list[pl.Expr] = []  # one per model column, named as the column
+    masks: list[tuple[str, pl.Expr]] = []  # (flag label, where it applies)
+    dates: list[str] = []
     for spec in columns:
         name, kind = spec["name"], spec.get("type")
-        source = chunk.get_column(name)
-        is_null = source.is_null()
-        if source.dtype == pl.String:
-            stripped = source.str.strip_chars()
-            is_null = is_null | (stripped == "")
-        else:
-            stripped = source
-        invalid = pl.Series(np.zeros(n, dtype=bool))
+        dtype = chunk.schema[name]
+        col = pl.col(name)
+        is_text = dtype == pl.String
+        blank = col.is_null() | (col.str.strip_chars() == "") if is_text else col.is_null()
+        invalid: pl.Expr | None = None
         if kind in {"number", "integer"}:
-            values = stripped.cast(pl.Float64, strict=False)
-            invalid = values.is_null() & ~is_null
-            array = values.to_numpy().astype(float, copy=False)
-            data[name] = array
+            number = (col.str.strip_chars() if is_text else col).cast(pl.Float64, strict=False)
+            invalid = number.is_null() & ~blank
+            values.append(number.alias(name))
             low, high = spec.get("min"), spec.get("max")
             if low is not None and high is not None:
-                with np.errstate(invalid="ignore"):
-                    outside = (array < float(low)) | (array > float(high))
-                flag_columns.append((f"out_of_range:{name}", outside))
+                masks.append(
+                    (f"out_of_range:{name}", (number < float(low)) | (number > float(high)))
+                )
         elif kind == "boolean":
-            if source.dtype == pl.Boolean:
-                values = source
+            if dtype == pl.Boolean:
+                values.append(col.alias(name))
             else:
-                text = stripped.cast(pl.String).str.to_lowercase()
-                mapped = (
-                    pl.when(text.is_in(list(TRUE_WORDS)))
+                word = col.cast(pl.String).str.strip_chars().str.to_lowercase()
+                flag = (
+                    pl.when(word.is_in(list(TRUE_WORDS)))
                     .then(True)
-                    .when(text.is_in(list(FALSE_WORDS)))
+                    .when(word.is_in(list(FALSE_WORDS)))
                     .then(False)
                     .otherwise(None)
                 )
-                values = pl.select(mapped.alias(name)).get_column(name)
-                invalid = values.is_null() & ~is_null
-            data[name] = (
-                values.to_pandas().astype(object).where(values.is_not_null().to_numpy(), None)
-            )
+                invalid = flag.is_null() & ~blank
+                values.append(flag.alias(name))
         elif kind == "datetime":
-            text = source.cast(pl.String) if source.dtype != pl.String else source
-            parsed = pd.to_datetime(text.to_pandas(), errors="coerce", format="mixed")
-            invalid = pl.Series(parsed.isna().to_numpy()) & ~is_null
-            data[name] = parsed
+            dates.append(name)
+            values.append(col.cast(pl.String).alias(name))
         else:
-            text = source.cast(pl.String, strict=False) if source.dtype != pl.String else source
-            # "41.0" read from a float column is the category "41" the model knows.
-            if source.dtype in (pl.Float32, pl.Float64):
-                text = pl.Series(
-                    [
-                        None if v is None else (str(int(v)) if float(v).is_integer() else str(v))
-                        for v in source.to_list()
-                    ],
-                    dtype=pl.String,
+            if dtype in (pl.Float32, pl.Float64):
+                # "41.0" read from a float column is the category "41" the model knows.
+                text = (
+                    pl.when(col == col.floor())
+                    .then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                    .otherwise(col.cast(pl.String))
                 )
-            values = pl.select(pl.when(is_null).then(None).otherwise(text).alias(name)).get_column(
-                name
-            )
-            data[name] = values.to_numpy().astype(object)
+            else:
+                text = col.cast(pl.String, strict=False)
+            value = pl.when(blank).then(None).otherwise(text)
+            values.append(value.alias(name))
             known = spec.get("categories")
             if kind == "category" and known and not spec.get("categories_truncated"):
-                unseen = (~values.is_in([str(k) for k in known]) & values.is_not_null()).to_numpy()
-                flag_columns.append((f"unseen_category:{name}", unseen))
-        flag_columns.append((f"missing:{name}", (is_null & ~invalid).to_numpy()))
-        if invalid.any():
-            flag_columns.append((f"invalid:{name}", invalid.to_numpy()))
-    frame = pd.DataFrame(data)
-    flags: list[list[str]] = [[] for _ in range(n)]
-    for label, mask in sorted(flag_columns, key=lambda item: item[0]):
-        for i in np.flatnonzero(mask):
-            flags[i].append(label)
-    return frame, flags
+                seen = [str(k) for k in known]
+                masks.append((f"unseen_category:{name}", ~value.is_in(seen) & value.is_not_null()))
+        masks.append((f"missing:{name}", blank if invalid is None else blank & ~invalid))
+        if invalid is not None:
+            masks.append((f"invalid:{name}", invalid))
+    # One pass over the chunk: Polars runs the columns' expressions in parallel.
+    out = chunk.select(
+        *values, *[m.fill_null(False).alias(f"\x00{i}") for i, (_, m) in enumerate(masks)]
+    )
+    data: dict[str, Any] = {}
+    for spec in columns:
+        name, kind = spec["name"], spec.get("type")
+        series = out.get_column(name)
+        if kind in {"number", "integer"}:
+            data[name] = series.to_numpy().astype(float, copy=False)
+        elif kind == "boolean":
+            data[name] = np.asarray(series.to_list(), dtype=object)
+        elif name in dates:
+            data[name] = pd.to_datetime(series.to_pandas(), errors="coerce", format="mixed")
+        else:  # object strings with None for missing, as check_rows gives single rows
+            data[name] = np.asarray(series.to_list(), dtype=object)
+    flag_columns = [
+        (label, out.get_column(f"\x00{i}").to_numpy()) for i, (label, _) in enumerate(masks)
+    ]
+    for name in dates:  # dates are parsed by pandas (many formats): flag what it could not read
+        unread = data[name].isna().to_numpy() & ~out.get_column(name).is_null().to_numpy()
+        if unread.any():
+            flag_columns.append((f"invalid:{name}", unread))
+    # Explicit dtypes: pandas would otherwise turn object strings into its string dtype.
+    frame = pd.DataFrame(
+        {
+            name: values if isinstance(values, pd.Series) else pd.Series(values, dtype=values.dtype)
+            for name, values in data.items()
+        }
+    )
+    return frame, _flag_lists(flag_columns, n)
+
+
+def _flag_lists(flag_columns: list[tuple[str, np.ndarray]], n: int) -> pl.Series:
+    """Each row's flags, sorted, as one list column (built column-wise: no per-row Python)."""
+    flagged = [(label, mask) for label, mask in sorted(flag_columns) if mask.any()]
+    if not flagged:
+        return pl.Series("flags", [[]] * n, dtype=pl.List(pl.String))
+    masks = pl.DataFrame({str(i): mask for i, (_, mask) in enumerate(flagged)})
+    lists = masks.select(
+        pl.concat_list(
+            [pl.when(pl.col(str(i))).then(pl.lit(label)) for i, (label, _) in enumerate(flagged)]
+        )
+        .list.drop_nulls()
+        .alias("flags")
+    )
+    return lists.get_column("flags")
 
 
 # --- the job ------------------------------------------------------------------------------
@@ -277,12 +307,12 @@ def _output_frame(
     labels: np.ndarray,
     proba: np.ndarray | None,
     ids: list[str],
-    flags: list[list[str]],
+    flags: pl.Series,
 ) -> pl.DataFrame:
     out = chunk.with_columns(
         pl.Series("prediction", labels.tolist()),
         pl.Series("prediction_id", ids, dtype=pl.String),
-        pl.Series("flags", [";".join(f) for f in flags], dtype=pl.String),
+        flags.list.join(";").alias("flags"),
     )
     if proba is not None:
         for j, cls in enumerate(predictor.classes or []):
@@ -303,7 +333,7 @@ def _log_chunk(
     labels: np.ndarray,
     proba: np.ndarray | None,
     ids: list[str],
-    flags: list[list[str]],
+    flags: pl.Series,
     latency_ms: float,
     revision: int,
 ) -> None:
@@ -337,7 +367,7 @@ def _log_chunk(
             "latency_ms": pl.Series([latency_ms / max(n, 1)] * n, dtype=pl.Float64),
             "prediction": prediction,
             "probabilities": probabilities,
-            "flags": pl.Series(flags, dtype=pl.List(pl.String)),
+            "flags": flags,
             "inputs": inputs,
         }
     )
@@ -357,6 +387,13 @@ def _log_chunk(
                 last_at=at,
             )
         )
+
+
+def _new_ids(n: int) -> list[str]:
+    """``n`` random 32-hex-digit prediction ids (as ``uuid4().hex`` is, minus the version
+    bits), made from one read of the system's random source."""
+    text = os.urandom(16 * n).hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def _json(value: Any) -> str:
@@ -421,7 +458,7 @@ def _score(
             frame, flags = prepare_chunk(predictor.signature, chunk, filename=filename)
             labels, proba = predictor.score(frame)
             latency_ms = (time.perf_counter() - scored_at) * 1000
-            ids = [uuid.uuid4().hex for _ in range(chunk.height)]
+            ids = _new_ids(chunk.height)
             table = _output_frame(chunk, predictor, labels, proba, ids, flags).to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(out_path, table.schema, compression="zstd")
@@ -430,7 +467,7 @@ def _score(
             writer.write_table(table)
             _log_chunk(ctx, chunk, predictor, labels, proba, ids, flags, latency_ms, revision)
             done += chunk.height
-            flagged += sum(1 for f in flags if f)
+            flagged += int((flags.list.len() > 0).sum())
             read_bytes = min(size, read_bytes + chunk.estimated_size())
             fraction = done / total if total else min(0.95, read_bytes / max(size, 1))
             ctx.progress(

@@ -250,8 +250,15 @@ class _Builder:
             log = isinstance(est, BoostedRegressor) and est.target_transform == "log"
             xgboost = type(est.estimator_).__module__.startswith("xgboost")
             booster = self._booster(est.estimator_)
+            lgbm = type(est.estimator_).__module__.startswith("lightgbm")
             # XGBoost compares float32 values; so must the copy.
-            return self.trees(booster, classify, log_target=log, float32=xgboost)
+            return self.trees(
+                booster,
+                classify,
+                log_target=log,
+                float32=xgboost,
+                native=est.estimator_.booster_ if lgbm else None,
+            )
         if isinstance(
             est,
             HistGradientBoostingClassifier
@@ -302,16 +309,26 @@ class _Builder:
         }
 
     def trees(
-        self, model: Any, classify: bool, *, log_target: bool = False, float32: bool = False
+        self,
+        model: Any,
+        classify: bool,
+        *,
+        log_target: bool = False,
+        float32: bool = False,
+        native: Any = None,
     ) -> dict[str, Any]:
         data = np.frombuffer(model.serialize_bytes(), dtype=np.uint8)
-        return {
+        spec: dict[str, Any] = {
             "kind": "trees",
             "model": self.array(data, dtype=np.uint8),
             "classify": classify,
             "log_target": log_target,
             "float32": float32,
         }
+        if native is not None:  # a LightGBM booster: its own predictor for large batches
+            text = np.frombuffer(native.model_to_string().encode(), dtype=np.uint8)
+            spec["native"] = {"library": "lightgbm", "model": self.array(text, dtype=np.uint8)}
+        return spec
 
     def _booster(self, est: Any) -> Any:
         import treelite
@@ -343,7 +360,9 @@ def _plain(value: Any) -> Any:
 
 
 def _with_awkward_rows(sample: pd.DataFrame) -> list[pd.DataFrame]:
-    """The sample, plus its first rows with unseen categories and with missing values."""
+    """The sample, plus its first rows with unseen categories and with missing values, and
+    the sample repeated past the size where a booster's own library takes over from
+    Treelite (``serving._NATIVE_ROWS``), so that path is checked too."""
     head = sample.head(20).copy()
     unseen, missing = head.copy(), head.copy()
     for column in sample.columns:
@@ -356,7 +375,9 @@ def _with_awkward_rows(sample: pd.DataFrame) -> list[pd.DataFrame]:
         else:
             unseen[column] = _UNSEEN
             missing[column] = None
-    return [sample, unseen, missing]
+    repeats = -(-serving._NATIVE_ROWS // max(len(sample), 1))
+    large = pd.concat([sample, unseen, missing] * repeats, ignore_index=True)
+    return [sample, unseen, missing, large]
 
 
 def _agree(model: Any, copy: ServingModel, rows: pd.DataFrame, task: str) -> str | None:
