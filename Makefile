@@ -48,7 +48,7 @@ bench: install-dev
 	$(BIN)/pip install --quiet -e '.[bench]'
 	test -x .venv-ydata/bin/python || ($(PYTHON) -m venv .venv-ydata && .venv-ydata/bin/pip install --quiet ydata-profiling)
 	test -x bench/.venv-mlflow/bin/mlflow || ($(PYTHON) -m venv bench/.venv-mlflow && bench/.venv-mlflow/bin/pip install --quiet mlflow py-spy && bench/.venv-mlflow/bin/pip install --quiet -e .)
-	test -x bench/.venv-evidently/bin/evidently || ($(PYTHON) -m venv bench/.venv-evidently && bench/.venv-evidently/bin/pip install --quiet evidently pyarrow)
+	test -x bench/.venv-evidently/bin/evidently || ($(PYTHON) -m venv bench/.venv-evidently && bench/.venv-evidently/bin/pip install --quiet evidently "pandas<3" pyarrow)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/drift.py
 

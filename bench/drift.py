@@ -122,7 +122,7 @@ def time_narrate(ref_path: Path, cur_path: Path, repeat: int) -> dict[str, Any]:
 def install_evidently() -> None:
     subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY.parent.parent)], check=True)
     pip = EVIDENTLY.parent / "pip"
-    subprocess.run([str(pip), "install", "--quiet", "evidently", "pyarrow"], check=True)
+    subprocess.run([str(pip), "install", "--quiet", "evidently", "pandas<3", "pyarrow"], check=True)
 
 
 def time_evidently(ref_path: Path, cur_path: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tests.support.api import train_quickly, wait_job
 from tests.support.servers import AppServer
 
 from narrate.bootstrap import Container, build_container
+from narrate.errors import NotFound
 from narrate.services import datasets, recovery, users
 from narrate.storage.sql.tables import DriftReport, Job
 from narrate.storage.sql.visibility import Owner
@@ -272,5 +273,35 @@ def test_a_report_whose_job_failed_is_reconciled_as_failed(world: World) -> None
         report_id = report.id
     recovery.recover_jobs(world.container)
     with world.container.db.session() as s:
+        row = s.get(DriftReport, report_id)
+        assert row is not None and row.status == "failed"
+
+
+def test_a_failing_job_marks_its_report_failed_at_once(world: World) -> None:
+    from narrate.jobs.context import JobContext
+    from narrate.services.drift import drift_job
+
+    c = world.container
+    with c.db.session() as s:
+        owner_id = s.query(DriftReport.owner_id).first()
+        assert owner_id is not None
+        job = Job(owner_id=owner_id[0], kind="drift.report", status="running")
+        s.add(job)
+        s.flush()
+        report = DriftReport(owner_id=owner_id[0], job_id=job.id, status="queued")
+        s.add(report)
+        s.flush()
+        report_id, job_id = report.id, job.id
+    params = {
+        "mode": "versions",
+        "report_id": report_id,
+        "reference_version_id": "gone",
+        "current_version_id": "gone",
+        "thresholds": {},
+    }
+    ctx = JobContext(job_id, owner_id[0], params, c.settings, c.db, c.blobs)
+    with pytest.raises(NotFound):
+        drift_job(ctx)
+    with c.db.session() as s:
         row = s.get(DriftReport, report_id)
         assert row is not None and row.status == "failed"

@@ -362,7 +362,19 @@ def _deployment_frames(
 
 
 def drift_job(ctx: JobContext) -> dict[str, Any]:
-    """Job: compute a drift report and store it."""
+    """Job: compute a drift report and store it; a failure marks the report failed at
+    once (the recovery sweep does it for a worker that died)."""
+    try:
+        return _run(ctx)
+    except BaseException:
+        with ctx.db.session() as s:
+            row = s.get(DriftReport, ctx.params["report_id"])
+            if row is not None and row.status != "ready":
+                row.status = "failed"
+        raise
+
+
+def _run(ctx: JobContext) -> dict[str, Any]:
     params = ctx.params
     container = Container(ctx.settings, ctx.db, ctx.blobs)
     owner = Owner(ctx.owner_id, bool(params.get("is_admin")))
