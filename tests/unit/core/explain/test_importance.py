@@ -84,3 +84,25 @@ def test_sampling_models_get_permutation_importance_only(
     assert explainer.method == "sampling"
     assert all(c.mean_abs_contribution is None and c.parts == {} for c in result.columns)
     assert result.contribution_scale is None
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [("credit_data", "lightgbm"), ("credit_data", "linear"), ("penguins", "xgboost")],
+)
+def test_shuffling_prepared_parts_equals_shuffling_the_raw_column(
+    fitted: Callable[..., Any], name: str, family: str
+) -> None:
+    model, X, y, task = fitted(name, family)
+    rows = X.sample(min(300, len(X)), random_state=6)
+    target = y.loc[rows.index]
+    raw = permutation_importances(model, rows, target, task, repeats=2, seed=1)
+    explainer = Explainer(model, X.sample(100, random_state=0))
+    fast = permutation_importances(
+        model, rows, target, task, repeats=2, seed=1, explainer=explainer
+    )
+    assert [c.column for c in fast.columns] == [c.column for c in raw.columns]
+    assert [c.importance for c in fast.columns] == pytest.approx(
+        [c.importance for c in raw.columns], abs=1e-9
+    )
+    assert fast.baseline_score == pytest.approx(raw.baseline_score, abs=1e-12)
