@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from sqlalchemy import select
 from tests.conftest import ADMIN_PASSWORD, SAMPLES, login, make_settings
 from tests.support.api import train_quickly, wait_job
 from tests.support.servers import AppServer
@@ -27,7 +28,7 @@ from tests.support.servers import AppServer
 from narrate.bootstrap import Container, build_container
 from narrate.errors import NotFound
 from narrate.services import datasets, recovery, users
-from narrate.storage.sql.tables import DriftReport, Job
+from narrate.storage.sql.tables import DriftReport, Job, User
 from narrate.storage.sql.visibility import Owner
 
 API = "/api/v1"
@@ -47,6 +48,7 @@ class World:
     shifted_id: str
     deployment: str
     rows: list[dict[str, Any]]
+    model_version_id: str
 
 
 def _ingest(container: Container, user_id: str, frame: pl.DataFrame, path: Path) -> str:
@@ -108,7 +110,16 @@ def world(
                 for row in frame.to_dict(orient="records")
             ]
             yield World(
-                container, owner, admin, other, reference_id, same_id, shifted_id, deployment, rows
+                container,
+                owner,
+                admin,
+                other,
+                reference_id,
+                same_id,
+                shifted_id,
+                deployment,
+                rows,
+                mv,
             )
     finally:
         server.stop()
@@ -208,6 +219,28 @@ def test_deployment_window_compares_live_inputs_and_predictions(world: World) ->
     assert world.admin.get(f"{API}/drift-reports/{report['report_id']}").status_code == 200
 
 
+def test_deployment_report_ranks_inputs_by_stored_importance(world: World) -> None:
+    r = world.owner.get(f"{API}/model-versions/{world.model_version_id}/importances")
+    assert r.status_code == 200, r.text
+    ranked = sorted(r.json()["columns"], key=lambda c: -c["importance"])
+    expected = {c["column"]: i for i, c in enumerate(ranked, start=1)}
+    predicted = world.owner.post(
+        f"{API}/deployments/{world.deployment}/predict", json={"rows": world.rows[:100]}
+    )
+    assert predicted.status_code == 200, predicted.text
+    report = _report(
+        world.owner,
+        world.owner.post(f"{API}/deployments/{world.deployment}/drift", json={"window": "1h"}),
+    )
+    for column in report["columns"]:
+        assert column["importance_rank"] == expected.get(column["column"])
+    income = _column(report, "Income")["importance_rank"]
+    assert income is not None
+    fact = {"name": "importance rank of Income", "value": income, "source": "importance.Income"}
+    assert fact in report["narrative"]["facts"]
+    assert "most important input" in report["narrative"]["text"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "named"),
     [
@@ -262,12 +295,12 @@ def test_deployment_drift_errors(world: World) -> None:
 
 def test_a_report_whose_job_failed_is_reconciled_as_failed(world: World) -> None:
     with world.container.db.session() as s:
-        owner_id = s.query(DriftReport.owner_id).first()
+        owner_id = s.scalar(select(User.id).where(User.username == "alice"))
         assert owner_id is not None
-        job = Job(owner_id=owner_id[0], kind="drift.report", status="failed")
+        job = Job(owner_id=owner_id, kind="drift.report", status="failed")
         s.add(job)
         s.flush()
-        report = DriftReport(owner_id=owner_id[0], job_id=job.id, status="queued")
+        report = DriftReport(owner_id=owner_id, job_id=job.id, status="queued")
         s.add(report)
         s.flush()
         report_id = report.id
@@ -283,12 +316,12 @@ def test_a_failing_job_marks_its_report_failed_at_once(world: World) -> None:
 
     c = world.container
     with c.db.session() as s:
-        owner_id = s.query(DriftReport.owner_id).first()
+        owner_id = s.scalar(select(User.id).where(User.username == "alice"))
         assert owner_id is not None
-        job = Job(owner_id=owner_id[0], kind="drift.report", status="running")
+        job = Job(owner_id=owner_id, kind="drift.report", status="running")
         s.add(job)
         s.flush()
-        report = DriftReport(owner_id=owner_id[0], job_id=job.id, status="queued")
+        report = DriftReport(owner_id=owner_id, job_id=job.id, status="queued")
         s.add(report)
         s.flush()
         report_id, job_id = report.id, job.id
@@ -299,7 +332,7 @@ def test_a_failing_job_marks_its_report_failed_at_once(world: World) -> None:
         "current_version_id": "gone",
         "thresholds": {},
     }
-    ctx = JobContext(job_id, owner_id[0], params, c.settings, c.db, c.blobs)
+    ctx = JobContext(job_id, owner_id, params, c.settings, c.db, c.blobs)
     with pytest.raises(NotFound):
         drift_job(ctx)
     with c.db.session() as s:

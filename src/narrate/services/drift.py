@@ -417,8 +417,25 @@ def _run(ctx: JobContext) -> dict[str, Any]:
         current_info["sampled_rows"] = cur.height
         reference_info["scored_rows"] = notes["scored_rows"]
     reference_info["sampled_rows"] = ref.height
+    importance = _importance_ranks(ctx, params.get("model_version_id"))
+    for entry in report["columns"]:
+        entry["importance_rank"] = importance.get(entry["column"])
     ctx.progress(0.9, "Storing the report")
-    return _store(ctx, report, reference_info, current_info)
+    return _store(ctx, report, reference_info, current_info, importance)
+
+
+def _importance_ranks(ctx: JobContext, mv_id: str | None) -> dict[str, int]:
+    """Each input's rank by the model version's stored permutation importance (1 = most
+    important), when they were computed (``GET /model-versions/{id}/importances``);
+    they are not computed here, which would take minutes on large data."""
+    if mv_id is None:
+        return {}
+    with ctx.db.session() as s:
+        mv = s.get(ModelVersion, mv_id)
+        stored = ((mv.details or {}).get("importances") or {}) if mv is not None else {}
+    columns = [c for c in stored.get("columns") or [] if c.get("importance") is not None]
+    ranked = sorted(columns, key=lambda c: -float(c["importance"]))
+    return {str(c["column"]): i for i, c in enumerate(ranked, start=1)}
 
 
 def _store(
@@ -426,8 +443,9 @@ def _store(
     report: dict[str, Any],
     reference_info: dict[str, Any],
     current_info: dict[str, Any],
+    importance: dict[str, int],
 ) -> dict[str, Any]:
-    narrative = describe_drift(report)
+    narrative = describe_drift(report, importance=importance)
     full = {**report, "narrative": narrative, "reference": reference_info, "current": current_info}
     blob = ctx.blobs.put_bytes(orjson.dumps(full, option=orjson.OPT_SERIALIZE_NUMPY))
     summary = {

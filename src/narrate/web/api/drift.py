@@ -111,6 +111,11 @@ class DriftColumnOut(BaseModel):
     n_reference: int
     n_current: int
     histogram: HistogramOut | None
+    importance_rank: int | None = Field(
+        default=None,
+        description="The input's rank by the model's stored permutation importance (1 = "
+        "most important), in deployment reports once importances were computed.",
+    )
 
 
 class OverallOut(BaseModel):
