@@ -200,12 +200,22 @@ class Explainer:
         return members, ("weighted_members" if len(members) > 1 else "native")
 
     def conform(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Rows in the background's column order and dtypes."""
+        """Rows in the background's column order and dtypes (where they hold no value the
+        dtype can't: a missing value stays missing).
+
+        Args:
+            rows: Raw rows with every input column.
+
+        Returns:
+            A new frame with a fresh 0..n-1 index.
+        """
         out = {}
         rows = rows.reset_index(drop=True)
         for column in self.columns:
             values, dtype = rows[column], self.background[column].dtype
-            if values.dtype == dtype:
+            # A missing value would become False or 0 in a bool or int column; keep it.
+            holds_missing = bool(values.isna().any()) and dtype.kind in "biu"
+            if values.dtype == dtype or holds_missing:
                 out[column] = values
                 continue
             try:

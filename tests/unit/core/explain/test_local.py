@@ -205,3 +205,18 @@ def test_rows_are_read_with_the_background_dtypes(fitted: Callable[..., Any]) ->
     rows = X.head(2).astype({"AtBat": float, "League": object})
     _, explained = Explainer(model, X.head(100)).explain(rows)
     _assert_additive(explained)
+
+
+def test_a_missing_value_in_a_column_trained_without_any_stays_missing(
+    sample: Callable[..., Any],
+) -> None:
+    X, y, _ = sample("credit_data")
+    X = X.assign(Owner=X["Home"].eq("owner"), Children=X["Age"].floordiv(20).astype(int))
+    model = build_pipeline(CandidateSpec("linear"), "binary", seed=0).fit(X, y)
+    rows = X.head(3).astype({"Owner": object, "Children": float})
+    rows.loc[0, "Owner"] = None
+    rows.loc[1, "Children"] = np.nan
+    explainer = Explainer(model, X.sample(100, random_state=0))
+    _, explained = explainer.explain(rows)
+    _assert_additive(explained)
+    _assert_explains_the_model(model, rows, explained)
