@@ -293,6 +293,20 @@ def test_deployment_drift_errors(world: World) -> None:
     assert r.status_code == 404
 
 
+def test_a_window_without_predictions_is_a_409(world: World) -> None:
+    name = "quiet-" + uuid.uuid4().hex[:8]
+    r = world.owner.post(
+        f"{API}/deployments", json={"name": name, "model_version_id": world.model_version_id}
+    )
+    assert r.status_code == 201, r.text
+    r = world.owner.post(f"{API}/deployments/{name}/drift", json={"window": "24h"})
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_state"
+    assert error["message"] == f"Deployment '{name}' logged no predictions in the last 24h."
+    assert error["details"] == {"deployment": name, "window": "24h"}
+
+
 def test_a_report_whose_job_failed_is_reconciled_as_failed(world: World) -> None:
     with world.container.db.session() as s:
         owner_id = s.scalar(select(User.id).where(User.username == "alice"))
