@@ -343,7 +343,10 @@ def _log_chunk(
     inputs = chunk.select(
         pl.struct([pl.col(c) for c in chunk.columns]).struct.json_encode().alias("inputs")
     ).get_column("inputs")
-    prediction = pl.Series("prediction", [None if v is None else _json(v) for v in labels.tolist()])
+    # The prediction as JSON text, encoded by Polars: '{"p":<json>}' minus its wrapper.
+    wrapped = pl.DataFrame({"p": labels}).select(pl.struct("p").struct.json_encode().alias("p"))
+    prediction = wrapped.get_column("p").str.slice(5).str.strip_suffix("}").alias("prediction")
+    n = chunk.height
     if proba is not None:
         names = [str(c) for c in predictor.classes or []]
         probabilities = (
@@ -352,19 +355,22 @@ def _log_chunk(
             .get_column("p")
         )
     else:
-        probabilities = pl.Series("probabilities", [None] * chunk.height, dtype=pl.String)
-    n = chunk.height
+        probabilities = pl.repeat(None, n, dtype=pl.String, eager=True)
+
+    def same(value: Any, dtype: Any) -> pl.Series:
+        return pl.repeat(value, n, dtype=dtype, eager=True)
+
     frame = pl.DataFrame(
         {
-            "prediction_id": ids,
-            "at": pl.Series([at] * n, dtype=pl.Datetime("us", "UTC")),
-            "deployment_id": [ctx.params["deployment_id"]] * n,
-            "deployment_name": [ctx.params["deployment_name"]] * n,
-            "model_version_id": [predictor.model_version_id] * n,
-            "revision": pl.Series([revision] * n, dtype=pl.Int64),
-            "arm": ["batch"] * n,
-            "caller": [ctx.params["caller"]] * n,
-            "latency_ms": pl.Series([latency_ms / max(n, 1)] * n, dtype=pl.Float64),
+            "prediction_id": pl.Series(ids, dtype=pl.String),
+            "at": same(at, pl.Datetime("us", "UTC")),
+            "deployment_id": same(ctx.params["deployment_id"], pl.String),
+            "deployment_name": same(ctx.params["deployment_name"], pl.String),
+            "model_version_id": same(predictor.model_version_id, pl.String),
+            "revision": same(revision, pl.Int64),
+            "arm": same("batch", pl.String),
+            "caller": same(ctx.params["caller"], pl.String),
+            "latency_ms": same(latency_ms / max(n, 1), pl.Float64),
             "prediction": prediction,
             "probabilities": probabilities,
             "flags": flags,
@@ -394,12 +400,6 @@ def _new_ids(n: int) -> list[str]:
     bits), made from one read of the system's random source."""
     text = os.urandom(16 * n).hex()
     return [text[i : i + 32] for i in range(0, 32 * n, 32)]
-
-
-def _json(value: Any) -> str:
-    import orjson
-
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def batch_job(ctx: JobContext) -> dict[str, Any]:

@@ -49,8 +49,9 @@ Offset = Annotated[
 Polars call overflows (422 naming ``query.offset`` instead of a 500)."""
 
 
-def get_container(request: Request) -> Container:
-    """The app's service container."""
+async def get_container(request: Request) -> Container:
+    """The app's service container (async: a plain function would cost every request a
+    hop through the thread pool)."""
     container: Container = request.app.state.container
     return container
 
