@@ -159,14 +159,15 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     install_error_handlers(app)
 
+    # Deploy first: FastAPI tries routes in order, and predict is the hottest path.
     for router in (
+        deployments.router,
         auth.router,
         users.router,
         jobs.router,
         datasets.router,
         recipes.router,
         models.router,
-        deployments.router,
         batch.router,
         drift.router,
         explain.router,
