@@ -283,19 +283,32 @@ def prepare_chunk(
 
 
 def _flag_lists(flag_columns: list[tuple[str, np.ndarray]], n: int) -> pl.Series:
-    """Each row's flags, sorted, as one list column (built column-wise: no per-row Python)."""
-    flagged = [(label, mask) for label, mask in sorted(flag_columns) if mask.any()]
+    """Each row's flags, sorted, as one list column (built column-wise: no per-row Python).
+
+    The labels are joined as text first and split once: Polars builds lists from
+    ``concat_list`` of many columns about ten times slower than it concatenates strings.
+    """
+    flagged = [
+        (label, mask) for label, mask in sorted(flag_columns, key=lambda f: f[0]) if mask.any()
+    ]
     if not flagged:
-        return pl.Series("flags", [[]] * n, dtype=pl.List(pl.String))
+        # n empty lists, made by Polars (a Python list of n lists costs ~0.7 s per 100k rows)
+        return pl.Series("flags", [[]], dtype=pl.List(pl.String)).new_from_index(0, n)
     masks = pl.DataFrame({str(i): mask for i, (_, mask) in enumerate(flagged)})
-    lists = masks.select(
-        pl.concat_list(
-            [pl.when(pl.col(str(i))).then(pl.lit(label)) for i, (label, _) in enumerate(flagged)]
+    text = masks.select(
+        pl.concat_str(
+            [
+                pl.when(pl.col(str(i))).then(pl.lit(label + ";")).otherwise(pl.lit(""))
+                for i, (label, _) in enumerate(flagged)
+            ]
         )
-        .list.drop_nulls()
+        .str.strip_suffix(";")
         .alias("flags")
-    )
-    return lists.get_column("flags")
+    ).get_column("flags")
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return pl.select(
+        pl.when(text == "").then(empty).otherwise(text.str.split(";")).alias("flags")
+    ).get_column("flags")
 
 
 # --- the job ------------------------------------------------------------------------------
