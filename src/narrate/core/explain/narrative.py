@@ -35,6 +35,16 @@ def say_number(value: float) -> float | int:
     return int(rounded) if float(rounded).is_integer() else rounded
 
 
+def _percent(value: float) -> float | int:
+    """A percentage as said, never rounded up to 100 (or down to 0) when it is not."""
+    said = say_number(value)
+    if 99 < value < 100:
+        return min(said, math.floor(value * 10) / 10)
+    if 0 < value < 1:
+        return max(said, 0.001)
+    return said
+
+
 def _points(value: float) -> float | int:
     """Probability points: whole from 1 up, one decimal below (0 means "hardly")."""
     if abs(value) >= 1:
@@ -101,7 +111,8 @@ def describe_prediction(
     scale = 100.0 if classify else 1.0
     unit = " points" if classify else ""
     facts: list[dict[str, Any]] = []
-    output, base = say_number(natural["output"] * scale), say_number(natural["base_value"] * scale)
+    say = _percent if classify else say_number
+    output, base = say(natural["output"] * scale), say(natural["base_value"] * scale)
     if classify:
         label = explanation.explained_class
         head = f"{_shown(output)}% likely '{label}' (the average is {_shown(base)}%)"
@@ -120,21 +131,25 @@ def describe_prediction(
     ranked = sorted(natural["contributions"].items(), key=lambda kv: -abs(kv[1]))
     rounding = _points if classify else say_number
     shown = [(c, v) for c, v in ranked if rounding(abs(v) * scale) != 0]
-    ups = [(c, v) for c, v in shown if v > 0][:TOP_REASONS]
-    downs = [(c, v) for c, v in shown if v < 0][:1]
+    # The reasons named first are those that move the answer the way it went from the
+    # average; the strongest one the other way is named after "while".
+    sign = 1.0 if natural["output"] >= natural["base_value"] else -1.0
+    along = [(c, v) for c, v in shown if v * sign > 0][:TOP_REASONS]
+    against = [(c, v) for c, v in shown if v * sign < 0][:1]
     clauses = []
-    for column, value in ups + downs:
+    for column, value in along + against:
         text, used = _reason(column, row.get(column), value * scale, unit)
         clauses.append(text)
         facts += used
     if not clauses:
         return {"text": head + "; no column moves it much.", "facts": facts}
-    because = " and ".join(clauses[: len(ups)])
-    against = clauses[len(ups) :]
-    if because and against:
-        sentence = f"{head}, mainly because {because}, while {against[0]} pulls it down."
+    because = " and ".join(clauses[: len(along)])
+    other = clauses[len(along) :]
+    pulls = "pulls it down" if sign > 0 else "pulls it up"
+    if because and other:
+        sentence = f"{head}, mainly because {because}, while {other[0]} {pulls}."
     elif because:
         sentence = f"{head}, mainly because {because}."
     else:
-        sentence = f"{head}; {against[0]} pulls it down the most."
+        sentence = f"{head}; {other[0]} {pulls} the most."
     return {"text": sentence, "facts": facts}

@@ -92,3 +92,24 @@ def test_a_prediction_no_column_moves_says_so() -> None:
 )
 def test_numbers_are_rounded_as_people_say_them(value: float, said: float) -> None:
     assert say_number(value) == said
+
+
+def test_a_prediction_below_the_average_names_what_pulls_it_down_first() -> None:
+    contributions = {"CRBI": -121.0, "Years": -40.0, "Walks": 33.0}
+    natural = {"scale": "value", "output": 404.0, "base_value": 532.0}
+    explanation = RowExplanation(
+        404.0, None, 404.0, 532.0, contributions, {}, {**natural, "contributions": contributions}
+    )
+    row = {"CRBI": 34, "Years": 2, "Walks": 8}
+    narrative = describe_prediction(explanation, row, target="Salary")
+    assert narrative["text"] == (
+        "Predicted Salary is 404 (the average is 532), mainly because CRBI is 34 (-121) and "
+        "Years is 2 (-40), while Walks is 8 (+33) pulls it up."
+    )
+    _assert_grounded(narrative)
+
+
+def test_an_almost_certain_class_is_not_said_to_be_certain() -> None:
+    narrative = describe_prediction(_explanation({"Income": 0.5}, 0.99962, 0.49962), {"Income": 3})
+    assert narrative["text"].startswith("99.9% likely 'bad' (the average is 50%)")
+    _assert_grounded(narrative)
