@@ -224,14 +224,12 @@ class Explainer:
                 out[column] = values
         return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
 
-    def _targets(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """Predictions, the natural-scale value explained, and the class index per row."""
+    def _targets(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
+        """The model's predictions and the explained class index per row."""
         predictions = np.asarray(self.model.predict(frame))
         if self.classes is None:
-            return predictions, predictions.astype(float), [0] * len(frame)
-        proba = np.asarray(self.model.predict_proba(frame), dtype=float)
-        ks = [self.classes.index(str(p)) for p in predictions]
-        return predictions, proba[np.arange(len(frame)), ks], ks
+            return predictions, [0] * len(frame)
+        return predictions, [self.classes.index(str(p)) for p in predictions]
 
     def explain(self, rows: pd.DataFrame) -> tuple[str, list[RowExplanation]]:
         """Explain each row.
@@ -244,8 +242,8 @@ class Explainer:
         """
         frame = self.conform(rows)
         if self.method == "sampling":
-            predictions, natural_out, ks = self._targets(frame)
-            return self._sampled(frame, predictions, natural_out, ks)
+            predictions, ks = self._targets(frame)
+            return self._sampled(frame, predictions, ks)
         if self.method == "native":
             return self._single(frame)
         return self._weighted(frame)
@@ -378,7 +376,7 @@ class Explainer:
         return scale, out
 
     def _sampled(
-        self, frame: pd.DataFrame, predictions: np.ndarray, natural_out: np.ndarray, ks: list[int]
+        self, frame: pd.DataFrame, predictions: np.ndarray, ks: list[int]
     ) -> tuple[str, list[RowExplanation]]:
         from narrate.core.explain.sampling import permutation_contributions
 
@@ -413,7 +411,6 @@ class Explainer:
                     natural=natural,
                 )
             )
-        del natural_out
         return scale, out
 
     def _score_fn(self, k: int) -> Any:
