@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from narrate.errors import Forbidden, InvalidInput, StorageUnavailable, Unauthorized
 from narrate.services import deployments as svc
 from narrate.services import predict as serving
+from narrate.services.auth import Principal
 from narrate.services.datasets import Owner
 from narrate.web.api.contract import JobStarted, Page, errors, next_url
 from narrate.web.deps import AnalystUser, CurrentUser, Offset, Services, get_principal
@@ -314,6 +315,24 @@ def _invalidate(services: Services, name: str) -> None:
     serving.runtime_cache(services).refresh(name)
 
 
+async def _runtime(
+    services: Services, principal: Principal, name: str
+) -> serving.DeploymentRuntime:
+    """The loaded deployment, if the caller may see it (404 otherwise)."""
+    return await run_in_threadpool(
+        serving.runtime_cache(services).runtime, name, Owner.of(principal)
+    )
+
+
+async def _logged_runtime(
+    services: Services, principal: Principal, name: str
+) -> serving.DeploymentRuntime:
+    """The loaded deployment, after the log's buffer is written so a read sees it all."""
+    runtime = await _runtime(services, principal, name)
+    await run_in_threadpool(_flush_log, services)
+    return runtime
+
+
 # --- deployments ----------------------------------------------------------------------------
 
 
@@ -450,9 +469,7 @@ def revisions(
 async def signature(name: str, principal: CurrentUser, services: Services) -> Any:
     """Columns with types, allowed categories and ranges seen in training, and a real row
     (the UI's try-it form is generated from it)."""
-    runtime = await run_in_threadpool(
-        serving.runtime_cache(services).runtime, name, Owner.of(principal)
-    )
+    runtime = await _runtime(services, principal, name)
     return {
         "deployment": name,
         "model_version_id": runtime.primary.model_version_id,
@@ -684,10 +701,7 @@ async def predictions(
     NARRATE_PREDICTION_LOG_FLUSH_S of being made."""
     from narrate.services.prediction_log import read_predictions
 
-    runtime = await run_in_threadpool(
-        serving.runtime_cache(services).runtime, name, Owner.of(principal)
-    )
-    await run_in_threadpool(_flush_log, services)
+    runtime = await _logged_runtime(services, principal, name)
     items = await run_in_threadpool(
         lambda: read_predictions(
             services.db,
@@ -734,10 +748,7 @@ async def export(
     from narrate.services.prediction_log import export_predictions
     from narrate.services.spool import spool_dir
 
-    runtime = await run_in_threadpool(
-        serving.runtime_cache(services).runtime, name, Owner.of(principal)
-    )
-    await run_in_threadpool(_flush_log, services)
+    runtime = await _logged_runtime(services, principal, name)
     folder = Path(
         tempfile.mkdtemp(prefix="narrate-upload-export-", dir=spool_dir(services.settings))
     )
@@ -778,10 +789,7 @@ async def stats(
     and per arm: traffic, latency, flags; for a shadow, how often it agrees."""
     from narrate.services.deploy_stats import deployment_stats
 
-    runtime = await run_in_threadpool(
-        serving.runtime_cache(services).runtime, name, Owner.of(principal)
-    )
-    await run_in_threadpool(_flush_log, services)
+    runtime = await _logged_runtime(services, principal, name)
     return await run_in_threadpool(deployment_stats, services, runtime, hours)
 
 
