@@ -33,13 +33,19 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
+def backend_url(request: pytest.FixtureRequest, folder: Path) -> str:
+    """A fresh, empty database of the backend ``request.param`` names (sqlite or
+    postgresql), for fixtures of any scope parametrised over both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{folder / 'narrate.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database of each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'narrate.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    return backend_url(request, tmp_path)
 
 
 @pytest.fixture

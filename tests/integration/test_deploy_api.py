@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from tests.conftest import ADMIN_PASSWORD, SAMPLES, login, make_settings
-from tests.support.api import wait_job
+from tests.conftest import ADMIN_PASSWORD, SAMPLES, backend_url, login, make_settings
+from tests.support.api import train_lightgbm, wait_job
 from tests.support.servers import AppServer
 
 from narrate.bootstrap import Container, build_container
@@ -61,20 +61,7 @@ class World:
 
 
 def _train(owner: httpx.Client, version_id: str) -> tuple[str, str, str]:
-    r = owner.post(
-        f"{API}/models/train",
-        json={
-            "version_id": version_id,
-            "target": TARGET,
-            "time_budget_s": 20,
-            "options": {"max_trials": 2, "families": ["lightgbm"], "ensembles": False},
-        },
-    )
-    assert r.status_code == 202, r.text
-    job = wait_job(owner, r.json()["job_id"])
-    assert job["status"] == "succeeded", job
-    model_id = r.json()["model_id"]
-    mv1 = owner.get(f"{API}/models/{model_id}").json()["current_version_id"]
+    model_id, mv1 = train_lightgbm(owner, version_id, TARGET)
     refit = owner.post(f"{API}/models/{model_id}/refit", json={"version_id": version_id})
     assert refit.status_code == 202, refit.text
     assert wait_job(owner, refit.json()["job_id"])["status"] == "succeeded"
@@ -90,10 +77,7 @@ def world(
     from narrate.web.app import create_app
 
     tmp: Path = tmp_path_factory.mktemp("deploy")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'narrate.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"t_{uuid.uuid4().hex[:12]}")
+    url = backend_url(request, tmp)
     container = build_container(
         make_settings(tmp, url, prediction_log_flush_s=0.2, deploy_refresh_s=0.2)
     )

@@ -21,7 +21,7 @@ import pandas as pd
 import polars as pl
 import pytest
 from sqlalchemy import select
-from tests.conftest import ADMIN_PASSWORD, SAMPLES, login, make_settings
+from tests.conftest import ADMIN_PASSWORD, SAMPLES, backend_url, login, make_settings
 from tests.support.api import train_quickly, wait_job
 from tests.support.servers import AppServer
 
@@ -64,10 +64,7 @@ def world(
     from narrate.web.app import create_app
 
     tmp: Path = tmp_path_factory.mktemp("drift")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'narrate.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"t_{uuid.uuid4().hex[:12]}")
+    url = backend_url(request, tmp)
     container = build_container(
         make_settings(tmp, url, prediction_log_flush_s=0.2, deploy_refresh_s=0.2)
     )

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from tests.conftest import ADMIN_PASSWORD, SAMPLES, login, make_settings
-from tests.support.api import wait_job
+from tests.conftest import ADMIN_PASSWORD, SAMPLES, backend_url, login, make_settings
+from tests.support.api import train_lightgbm
 from tests.support.servers import AppServer
 
 from narrate.bootstrap import Container, build_container
@@ -49,22 +49,6 @@ class World:
         return name
 
 
-def _train(owner: httpx.Client, version_id: str) -> str:
-    r = owner.post(
-        f"{API}/models/train",
-        json={
-            "version_id": version_id,
-            "target": TARGET,
-            "time_budget_s": 20,
-            "options": {"max_trials": 2, "families": ["lightgbm"], "ensembles": False},
-        },
-    )
-    assert r.status_code == 202, r.text
-    job = wait_job(owner, r.json()["job_id"])
-    assert job["status"] == "succeeded", job
-    return str(owner.get(f"{API}/models/{r.json()['model_id']}").json()["current_version_id"])
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -72,10 +56,7 @@ def world(
     from narrate.web.app import create_app
 
     tmp: Path = tmp_path_factory.mktemp("explain")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'narrate.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"t_{uuid.uuid4().hex[:12]}")
+    url = backend_url(request, tmp)
     container = build_container(make_settings(tmp, url, deploy_refresh_s=0.2))
     container.db.upgrade()
     users.create_user(container.db, "admin", ADMIN_PASSWORD, "admin")
@@ -91,7 +72,7 @@ def world(
                 container, alice.id, SAMPLES / "credit_data.csv", filename="credit_data.csv"
             )
             datasets.update_dataset(container, Owner(alice.id), dataset["id"], target=TARGET)
-            mv_id = _train(owner, dataset["version"]["id"])
+            _, mv_id = train_lightgbm(owner, dataset["version"]["id"], TARGET)
             frame = pd.read_csv(SAMPLES / "credit_data.csv").drop(columns=[TARGET])
             rows = [
                 {k: (None if pd.isna(v) else v) for k, v in row.items()}

@@ -10,7 +10,7 @@ import httpx
 
 from tests.conftest import SAMPLES
 
-__all__ = ["FINISHED", "train_quickly", "upload_sample", "wait_job"]
+__all__ = ["FINISHED", "train_lightgbm", "train_quickly", "upload_sample", "wait_job"]
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -60,3 +60,22 @@ def train_quickly(client: httpx.Client, dataset_id: str, **extra: Any) -> str:
     job = wait_job(client, r.json()["job_id"])
     assert job["status"] == "succeeded", job
     return str(r.json()["model_id"])
+
+
+def train_lightgbm(client: httpx.Client, version_id: str, target: str) -> tuple[str, str]:
+    """Train a small LightGBM model (2 trials, no ensembles) on a dataset version and wait;
+    returns the model id and its version id."""
+    r = client.post(
+        "/api/v1/models/train",
+        json={
+            "version_id": version_id,
+            "target": target,
+            "time_budget_s": 20,
+            "options": {"max_trials": 2, "families": ["lightgbm"], "ensembles": False},
+        },
+    )
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    model_id = str(r.json()["model_id"])
+    return model_id, str(client.get(f"/api/v1/models/{model_id}").json()["current_version_id"])
