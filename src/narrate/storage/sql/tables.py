@@ -41,6 +41,7 @@ __all__ = [
     "LoginAttempt",
     "Model",
     "ModelVersion",
+    "PredictionActual",
     "PredictionLogFile",
     "RevokedToken",
     "StageChange",
@@ -400,3 +401,27 @@ class DriftReport(OwnedMixin, Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     blob: Mapped[str | None] = mapped_column(String(64), default=None)
     job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class PredictionActual(OwnedMixin, Base):
+    """The true outcome (ground truth) of one logged prediction of a deployment.
+
+    One row per ``(deployment_id, prediction_id)``. Posting an actual again for the same
+    prediction replaces ``actual`` and ``received_at``, adds one to ``replaced`` and appends
+    the value it replaced to ``previous`` (a list of ``{"actual", "received_at"}``), so a
+    correction never loses what was there before. ``owner_id`` is the deployment's owner.
+    """
+
+    __tablename__ = "prediction_actuals"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "prediction_id"),
+        Index("ix_prediction_actuals_deployment_received", "deployment_id", "received_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"))
+    prediction_id: Mapped[str] = mapped_column(String(64))
+    actual: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    replaced: Mapped[int] = mapped_column(Integer, default=0)
+    previous: Mapped[list[Any]] = mapped_column(default=list)
