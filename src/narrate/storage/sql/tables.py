@@ -27,6 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
+    "AlertRule",
     "ApiToken",
     "Base",
     "Dataset",
@@ -425,3 +428,69 @@ class PredictionActual(OwnedMixin, Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     replaced: Mapped[int] = mapped_column(Integer, default=0)
     previous: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class AlertRule(OwnedMixin, Base):
+    """When to raise an alert on a deployment, how loud, and where to send it.
+
+    ``kind`` is what is watched (``drift``, ``error_rate``, ``latency_p95``,
+    ``job_failures``, ``performance``); ``level`` (drift) or ``threshold`` (the others) is
+    where it fires. ``channels`` is a list of ``{"type": "webhook"|"email"|"in_app", ...}``;
+    a webhook's secret is stored sealed (``secret_sealed``), never in clear text.
+    """
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str | None] = mapped_column(String(16), default=None)
+    threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    window_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    cooldown_s: Mapped[int] = mapped_column(Integer, default=3600)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Alert(OwnedMixin, Base):
+    """One raised alert of a rule; while it is open, the rule firing again groups into it
+    (``count``, ``last_at``) instead of raising another."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_status", "rule_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    rule_id: Mapped[str] = mapped_column(String(32), ForeignKey("alert_rules.id"))
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    message: Mapped[str] = mapped_column(Text, default="")
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class AlertDelivery(Base):
+    """One attempt series to send one alert over one channel, and how it ended."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    alert_id: Mapped[str] = mapped_column(String(32), ForeignKey("alerts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
