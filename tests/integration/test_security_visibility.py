@@ -147,6 +147,18 @@ CASES: list[Case] = [
     model("POST", "/api/v1/model-versions/{mv_id}/explain", 200, json={"rows": [PENGUIN]}),
     model("GET", "/api/v1/model-versions/{mv_id}/importances", 200),
     model(
+        "POST",
+        "/api/v1/model-versions/{mv_id}/what-if",
+        200,
+        json={"row": PENGUIN, "variants": [{"island": "Dream"}]},
+    ),
+    model(
+        "POST",
+        "/api/v1/model-versions/{mv_id}/dependence",
+        200,
+        json={"column": "bill_length_mm", "rows": 50, "grid_points": 5},
+    ),
+    model(
         "GET",
         "/api/v1/evaluations/{evaluation_id}",
         200,
