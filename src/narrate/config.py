@@ -180,6 +180,75 @@ class Settings(BaseSettings):
         ge=1,
         description="Days the prediction log is kept before whole day files are removed.",
     )
+    performance_drop: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="Relative drop of a deployment's primary metric below its holdout "
+        "baseline, in the newest complete window, that counts as degraded (0.10 = 10%).",
+    )
+    performance_min_rows: int = Field(
+        default=100,
+        ge=1,
+        description="Labelled predictions a window needs before a drop is called a "
+        "degradation.",
+    )
+    max_actuals_body_mb: int = Field(
+        default=32,
+        ge=1,
+        description="Largest actuals request body (JSON or CSV upload) in MB (more: 413).",
+    )
+
+    encryption_key: str | None = Field(
+        default=None,
+        description="Fernet key (32 url-safe base64 bytes) that encrypts alert channel "
+        "secrets at rest; generated once into <data dir>/encryption_key (mode 0600) when unset.",
+    )
+    alert_check_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=86_400,
+        description="Seconds between two evaluations of every enabled alert rule by the server.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Admin setting: let alert webhooks reach private, loopback, link-local "
+        "and other non-public addresses (refused by default against SSRF).",
+    )
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR, comma-separated) alert webhooks may reach even though "
+        "they are not public, e.g. 10.1.2.0/24 for one internal receiver.",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one webhook or SMTP attempt."
+    )
+    webhook_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Attempts per alert delivery (webhook or e-mail) before it is recorded "
+        "as failed; waits grow exponentially with jitter.",
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        description="First wait between two delivery attempts; each further wait doubles "
+        "(capped at 60 s), plus up to that much random jitter.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for alert e-mails; unset = e-mail channels fail."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65_535, description="SMTP server port.")
+    smtp_user: str | None = Field(default=None, description="SMTP login user (optional).")
+    smtp_password: str | None = Field(default=None, description="SMTP login password.")
+    smtp_from: str = Field(
+        default="narrate@localhost", description="Sender address of alert e-mails."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before login."
+    )
 
     @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
     @classmethod
@@ -190,6 +259,22 @@ class Settings(BaseSettings):
 
                 return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a ValueError names the bad one
         return value
 
     @property
