@@ -194,3 +194,7 @@ app.command("train")(_models.train_command)
 app.command("deploy")(_deploy.deploy_command)
 app.add_typer(_deploy.deployments_app, name="deployments")
 app.command("predict")(_deploy.predict_command)
+
+from narrate.cli import explain as _explain  # noqa: E402
+
+app.command("explain")(_explain.explain_command)
