@@ -34,6 +34,7 @@ from narrate.web.api import (
     health,
     jobs,
     models,
+    monitor,
     recipes,
     users,
 )
@@ -171,6 +172,7 @@ def create_app(
         batch.router,
         drift.router,
         explain.router,
+        monitor.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
@@ -211,7 +213,10 @@ def create_app(
         settings=settings,
         public_paths=[f"{API_PREFIX}/auth/token"],
         upload_paths=[f"{API_PREFIX}/datasets", f"{API_PREFIX}/deployments/*/batch"],
-        body_limits={f"{API_PREFIX}/deployments/*/predict": settings.max_predict_body_mb},
+        body_limits={
+            f"{API_PREFIX}/deployments/*/predict": settings.max_predict_body_mb,
+            f"{API_PREFIX}/deployments/*/actuals": settings.max_actuals_body_mb,
+        },
     )
     if settings.cors_origins:
         app.add_middleware(
