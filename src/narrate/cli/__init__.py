@@ -198,3 +198,8 @@ app.command("predict")(_deploy.predict_command)
 from narrate.cli import explain as _explain  # noqa: E402
 
 app.command("explain")(_explain.explain_command)
+
+from narrate.cli import monitor as _monitor  # noqa: E402
+
+app.add_typer(_monitor.actuals_app, name="actuals")
+app.command("performance")(_monitor.performance_command)
