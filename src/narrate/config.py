@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     job_workers: int = Field(
         default=2, ge=1, description="Processes in the local job pool (training, batch work)."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes `narrate serve` starts on one port (each with its own "
+        "job pool of NARRATE_JOB_WORKERS); more than one spreads predictions over the cores.",
+    )
     job_warmup: bool = Field(
         default=True,
         description="Start job workers and import their libraries when the server starts, "

@@ -46,7 +46,7 @@ from narrate.web.pages import deploy as deploy_pages
 from narrate.web.pages import models as model_pages
 from narrate.web.pages import routes as pages
 
-__all__ = ["create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
@@ -228,3 +228,15 @@ def create_app(
         )
     app.add_middleware(NarrateMiddleware, metrics=app.state.metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``narrate serve --workers N`` process, built from the environment.
+
+    Each worker process builds its own container (database pool, blob store, job pool,
+    loaded deployments, prediction log writer); the parent passed its settings down as
+    ``NARRATE_*`` environment variables.
+    """
+    from narrate.config import load_settings
+
+    return create_app(load_settings())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from narrate.errors import Forbidden, InvalidInput, Unauthorized
 from narrate.web.deps import Services
@@ -133,4 +135,9 @@ async def metrics(request: Request) -> Response:
     """
     _check_metrics_access(request)
     registry = request.app.state.metrics.registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # `narrate serve --workers N`: every process writes its samples to that folder,
+        # and whichever process answers sums them, so a scrape sees the whole server.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
