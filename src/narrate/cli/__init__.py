@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,13 +68,24 @@ def version() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (default NARRATE_WORKERS, 1). Use about "
+            "one per core to spread predictions; each has its own job pool.",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Start the web UI and API.
 
     On the first start with no users, creates an 'admin' user with a random password and
     prints it once; with NARRATE_LOAD_SAMPLES (default on) it also loads the bundled sample
-    datasets for that admin.
+    datasets for that admin. With --workers N, N server processes share the port; a
+    crashed one is replaced.
     """
     import uvicorn
 
@@ -83,9 +95,11 @@ def serve(
     from narrate.web.middleware import install_request_id_logging
 
     settings = _settings(data_dir)
+    processes = workers or settings.workers
     install_request_id_logging()  # every record gets request_id ("-" outside a request)
     logging.basicConfig(level=settings.log_level, format=SERVE_LOG_FORMAT)
-    container = build_container(settings)
+    # With several processes this one only supervises: no job pool of its own.
+    container = build_container(settings, with_executor=processes == 1)
     try:
         container.db.require_current_schema()
         created = users.ensure_admin(container.db)
@@ -102,6 +116,10 @@ def serve(
         raise fail(exc) from exc
     typer.echo(f"Narrate is running on http://{host}:{port}  (Ctrl+C to stop)")
     sys.stdout.flush()
+    if processes > 1:
+        container.close()
+        _serve_processes(settings, host, port, processes)
+        return
     # The app closes the container on shutdown (uvicorn re-raises SIGTERM after its graceful
     # shutdown, so code after run() never runs); that ends the job worker processes, which
     # would otherwise outlive the server.
@@ -111,6 +129,34 @@ def serve(
     # header through) could pick the client address that login back-off counts.
     uvicorn.run(
         app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
+    )
+
+
+def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> None:
+    """Run ``processes`` uvicorn workers, each building the app from the environment.
+
+    The workers read their settings from ``NARRATE_*`` variables, so the data dir chosen
+    here is passed down that way; Prometheus samples go to a per-start folder that
+    ``/metrics`` sums over.
+    """
+    import shutil
+
+    import uvicorn
+
+    os.environ["NARRATE_DATA_DIR"] = str(settings.data_dir)
+    metrics_dir = settings.data_dir / "run" / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of an earlier start
+    metrics_dir.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    uvicorn.run(
+        "narrate.web.app:app_from_env",
+        factory=True,
+        workers=processes,
         host=host,
         port=port,
         log_level="warning",
