@@ -15,6 +15,13 @@ Measures, on src/narrate/samples/credit_data.csv (binary "Status", 13 raw column
 - ``importances_50k``: permutation importances (13 columns x 3 repeats) plus mean
   |contribution| on 500 rows, for the LightGBM model on 50,000 rows (credit rows drawn
   with replacement), beside the seconds the model took to fit on those rows.
+- ``what_if_10_variants``: one row and 10 variants of it checked against the input
+  signature and scored in one pass (``narrate.services.whatif.score_variants``) by the
+  LightGBM model's serving copy and, for comparison, its joblib pipeline: p50/p99.
+- ``dependence_500x20``: partial dependence + ICE of a numeric (Income) and a
+  categorical (Home) column on 500 training rows with a 20-point grid
+  (``sample_dependence``: 500 rows read through the input contract, 10,000 rows scored
+  in one call), serving copy and joblib pipeline: p50/p99.
 
 Run ``python bench/explain.py`` (writes bench/results/explain.json); ``--quick`` uses
 fewer rows.
@@ -114,6 +121,65 @@ def _importances(X: pd.DataFrame, y: pd.Series, n_rows: int) -> dict[str, Any]:
     }
 
 
+def _predictors(model: Any, X: pd.DataFrame) -> dict[str, Any]:
+    """The model as the server loads it: its serving copy, and its joblib pipeline."""
+    import tempfile
+
+    from narrate.core.automl.export import export_serving
+    from narrate.core.serving import load_serving, save_serving
+    from narrate.core.signature import build_signature
+    from narrate.services.predict import Predictor
+
+    manifest, arrays = export_serving(model, X.head(300), task="binary")
+    with tempfile.TemporaryDirectory() as tmp:
+        serving = load_serving(save_serving(manifest, arrays, Path(tmp) / "m.serving"))
+    signature = build_signature(X)
+    classes = [str(c) for c in model.classes_]
+    common = {"model_version_id": "bench", "task": "binary", "signature": signature}
+    return {
+        engine: Predictor(**common, classes=classes, engine=engine, engine_note=None, model=loaded)
+        for engine, loaded in (("serving", serving), ("joblib", model))
+    }
+
+
+def _timed(call: Any, n: int) -> dict[str, Any]:
+    call()  # warm-up
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return {
+        "n": n,
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p99_ms": round(float(np.percentile(times, 99)), 2),
+    }
+
+
+def _what_if_and_dependence(model: Any, X: pd.DataFrame, n: int) -> dict[str, Any]:
+    from narrate.services.whatif import sample_dependence, score_variants
+
+    predictors = _predictors(model, X)
+    row = {k: (None if pd.isna(v) else v) for k, v in X.iloc[0].to_dict().items()}
+    variants = [{"Income": float(v)} for v in np.linspace(20, 400, 9)] + [{"Home": "owner"}]
+    sample = X.sample(500, random_state=0)
+    what_if, dependence = {}, {}
+    for engine, predictor in predictors.items():
+        what_if[engine] = _timed(lambda p=predictor: score_variants(p, row, variants), n)
+        for column in ("Income", "Home"):
+            dependence[f"{engine}_{column}"] = _timed(
+                lambda p=predictor, c=column: sample_dependence(
+                    p, sample, c, grid_points=20, ice_rows=20
+                ),
+                max(n // 5, 5),
+            )
+    found = sample_dependence(predictors["serving"], sample, "Income", grid_points=20, ice_rows=0)
+    return {
+        "what_if_10_variants": what_if,
+        "dependence_500x20": {"rows": 500, "numeric_grid": len(found["grid"]), **dependence},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -136,6 +202,7 @@ def main() -> None:
         "one_row_lightgbm": {**_one_row(lightgbm, X, n), "target_ms": 50},
         "one_row_soft_voting": {**_one_row(voting, X, max(n // 3, 20)), "target_ms": 500},
         "one_row_sampling": _one_row(stacking, X, 20),
+        **_what_if_and_dependence(lightgbm, X, 20 if args.quick else 100),
         "importances_50k": _importances(X, y, 10_000 if args.quick else 50_000),
     }
     text = json.dumps(results, indent=2)

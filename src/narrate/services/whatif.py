@@ -36,6 +36,8 @@ __all__ = [
     "DEPENDENCE_ICE",
     "DEPENDENCE_ROWS",
     "MAX_VARIANTS",
+    "sample_dependence",
+    "score_variants",
     "version_dependence",
     "what_if_deployment",
     "what_if_version",
@@ -151,7 +153,11 @@ def _checked(predictor: Predictor, rows: list[dict[str, Any]]) -> CheckedRows:
         ) from exc
 
 
-def _what_if(predictor: Predictor, row: Any, variants: Any) -> dict[str, Any]:
+def score_variants(predictor: Predictor, row: Any, variants: Any) -> dict[str, Any]:
+    """Score a row and its variants in one pass with a loaded predictor.
+
+    Returns and raises as :func:`what_if_version` (without the visibility check).
+    """
     _check_variants(predictor, row, variants)
     rows = [row, *({**row, **v} for v in variants)]
     checked = _checked(predictor, rows)
@@ -218,7 +224,7 @@ def what_if_version(
     """
     with container.db.session() as s:
         visible_model_version(s, owner, mv_id)
-    return _what_if(runtime_cache(container).predictor(mv_id), row, variants)
+    return score_variants(runtime_cache(container).predictor(mv_id), row, variants)
 
 
 def what_if_deployment(
@@ -228,7 +234,7 @@ def what_if_deployment(
     the answer adds ``deployment`` and ``revision``. Nothing is written to the prediction
     log: a what-if is a question about the model, not a prediction."""
     del container  # the runtime carries the loaded predictor
-    body = _what_if(runtime.primary, row, variants)
+    body = score_variants(runtime.primary, row, variants)
     return {"deployment": runtime.name, "revision": runtime.revision, **body}
 
 
@@ -324,10 +330,54 @@ def version_dependence(
         mv = visible_model_version(s, owner, mv_id)
         dataset_version_id, seed = mv.dataset_version_id, mv.seed or 0
     predictor = runtime_cache(container).predictor(mv_id)
-    k = _class_index(predictor, explained_class)
     frame = _root_frame(container, dataset_version_id)
-    kind = _kind(predictor, column, [str(c) for c in frame.columns])
+    _kind(predictor, column, [str(c) for c in frame.columns])  # before any sampling
     sample = frame.sample(n=min(n_rows, len(frame)), random_state=seed)
+    body = sample_dependence(
+        predictor,
+        sample,
+        column,
+        grid_points=grid_n,
+        ice_rows=n_ice,
+        explained_class=explained_class,
+    )
+    return {
+        "model_version_id": mv_id,
+        **body,
+        "rows": f"{len(sample):,} rows sampled (seed {seed}) from the raw rows the model "
+        "was trained on (the upload before any recipe); ICE 'row' is the row's position "
+        "there",
+    }
+
+
+def sample_dependence(
+    predictor: Predictor,
+    sample: pd.DataFrame,
+    column: str,
+    *,
+    grid_points: int,
+    ice_rows: int,
+    explained_class: str | None = None,
+) -> dict[str, Any]:
+    """Partial dependence and ICE curves of one column on given raw rows, in one pass.
+
+    Args:
+        predictor: The loaded model version.
+        sample: Raw rows with the model's columns (their index names the ICE rows).
+        column: The column to vary.
+        grid_points: Most grid values.
+        ice_rows: ICE curves returned.
+        explained_class: As :func:`version_dependence`.
+
+    Returns:
+        ``{"column", "kind", "target", "explained_class", "grid", "average", "ice",
+        "distribution", "n_rows"}``.
+
+    Raises:
+        InvalidInput: As :func:`version_dependence`.
+    """
+    k = _class_index(predictor, explained_class)
+    kind = _kind(predictor, column, [str(c) for c in sample.columns])
     checked = check_rows(predictor.signature, _sample_rows(sample, _signature_names(predictor)))
 
     def score(columns: dict[str, np.ndarray]) -> np.ndarray:
@@ -339,12 +389,11 @@ def version_dependence(
         column,
         kind,
         score,
-        grid_points=grid_n,
-        ice_rows=n_ice,
+        grid_points=grid_points,
+        ice_rows=ice_rows,
         row_ids=[int(i) for i in sample.index],
     )
     return {
-        "model_version_id": mv_id,
         "column": found.column,
         "kind": found.kind,
         "target": _target(predictor, k),
@@ -354,7 +403,4 @@ def version_dependence(
         "ice": found.ice,
         "distribution": found.distribution,
         "n_rows": len(sample),
-        "rows": f"{len(sample):,} rows sampled (seed {seed}) from the raw rows the model "
-        "was trained on (the upload before any recipe); ICE 'row' is the row's position "
-        "there",
     }
