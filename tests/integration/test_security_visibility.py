@@ -99,6 +99,7 @@ CASES: list[Case] = [
     data("GET", "/api/v1/datasets/{dataset_id}/rows", 200),
     data("GET", "/api/v1/datasets/{dataset_id}/versions", 200),
     data("GET", "/api/v1/datasets/{dataset_id}/profile", 200),
+    data("GET", "/api/v1/datasets/{dataset_id}/recommendations", 200),
     # A valid recipe shape with an unknown step: the lookup passes, then validation answers.
     data("POST", "/api/v1/datasets/{dataset_id}/recipes/validate", 422, json=BAD_STEP),
     data("POST", "/api/v1/datasets/{dataset_id}/recipes/preview", 422, json=BAD_STEP),
@@ -116,6 +117,7 @@ CASES: list[Case] = [
     Case("POST", "/api/v1/models/{model_id}/restore", 404, {MODEL_DELETED: 200}),
     model("GET", "/api/v1/models/{model_id}/leaderboard", 200),
     model("GET", "/api/v1/models/{model_id}/evaluation", 200),
+    model("GET", "/api/v1/models/{model_id}/recommendations", 200),
     model(
         "POST",
         "/api/v1/models/{model_id}/evaluations",

@@ -249,3 +249,7 @@ from narrate.cli import monitor as _monitor  # noqa: E402
 
 app.add_typer(_monitor.actuals_app, name="actuals")
 app.command("performance")(_monitor.performance_command)
+
+from narrate.cli import recommend as _recommend  # noqa: E402
+
+app.command("recommend")(_recommend.recommend_command)

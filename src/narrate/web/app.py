@@ -36,6 +36,7 @@ from narrate.web.api import (
     models,
     monitor,
     recipes,
+    recommend,
     users,
 )
 from narrate.web.errors import install_error_handlers
@@ -172,6 +173,7 @@ def create_app(
         batch.router,
         drift.router,
         explain.router,
+        recommend.router,
         monitor.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
