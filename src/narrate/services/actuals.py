@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from narrate.bootstrap import Container
@@ -387,43 +387,48 @@ def record_actuals(
     }
 
 
+def _existing(
+    s: Any, deployment_id: str, ids: list[str], at: datetime
+) -> dict[str, dict[str, Any]]:
+    """The stored actuals of ``ids`` as update rows (by primary key), ``received_at`` as
+    text for the record they may become."""
+    pa = PredictionActual
+    columns = (pa.id, pa.prediction_id, pa.actual, pa.received_at, pa.replaced, pa.previous)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(*columns).where(
+            pa.deployment_id == deployment_id, pa.prediction_id.in_(ids[start : start + _CHUNK])
+        )
+        for row_id, pid, actual, received, count, previous in s.execute(query):
+            found[pid] = {
+                "id": row_id,
+                "actual": actual,
+                "received_at": received,
+                "replaced": count,
+                "previous": list(previous or []),
+                "updated_at": at,
+            }
+    return found
+
+
 def _write(
     container: Container,
     deployment_id: str,
     checked: list[tuple[str, str | float]],
     at: datetime,
 ) -> int:
-    """Insert new actuals and replace existing ones in one transaction; returns how many
-    replaced an earlier actual."""
+    """Insert new actuals and replace existing ones (bulk, by primary key) in one
+    transaction; returns how many replaced an earlier actual."""
     pa = PredictionActual
     replaced = 0
     with container.db.session() as s:
         owner_id = s.get(Deployment, deployment_id).owner_id  # type: ignore[union-attr]
-        ids = list(dict.fromkeys(pid for pid, _ in checked))
-        existing: dict[str, PredictionActual] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            query = select(pa).where(pa.deployment_id == deployment_id, pa.prediction_id.in_(chunk))
-            existing.update({row.prediction_id: row for row in s.scalars(query)})
+        stored = _existing(s, deployment_id, list(dict.fromkeys(p for p, _ in checked)), at)
+        changed: dict[str, dict[str, Any]] = {}
         new: dict[str, dict[str, Any]] = {}
         for pid, actual in checked:
-            row = existing.get(pid)
-            fresh = new.get(pid)
-            if row is not None:
-                row.previous = [
-                    *row.previous,
-                    {"actual": row.actual, "received_at": row.received_at.isoformat()},
-                ]
-                row.replaced += 1
-                row.actual, row.received_at, row.updated_at = actual, at, at
-                replaced += 1
-            elif fresh is not None:
-                earlier = {"actual": fresh["actual"], "received_at": at.isoformat()}
-                fresh["previous"] = [*fresh["previous"], earlier]
-                fresh["replaced"] += 1
-                fresh["actual"] = actual
-                replaced += 1
-            else:
+            row = changed.get(pid) or new.get(pid) or stored.get(pid)
+            if row is None:
                 new[pid] = {
                     "id": new_id(),
                     "deployment_id": deployment_id,
@@ -437,6 +442,16 @@ def _write(
                     "created_at": at,
                     "updated_at": at,
                 }
+                continue
+            earlier = {"actual": row["actual"], "received_at": row["received_at"].isoformat()}
+            row["previous"] = [*row["previous"], earlier]
+            row["replaced"] += 1
+            row["actual"], row["received_at"] = actual, at
+            replaced += 1
+            if pid not in new:
+                changed[pid] = row
         if new:
             s.execute(insert(pa), list(new.values()))
+        if changed:
+            s.execute(update(pa), list(changed.values()))
     return replaced

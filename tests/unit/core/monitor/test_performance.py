@@ -180,3 +180,50 @@ def test_narrative_numbers_are_facts() -> None:
     values = {f["value"] for f in out["facts"]}
     assert {250, 0.61, 0.8, 23.8, 10.0} <= values
     assert any(f["source"] == "windows[4].metrics.roc_auc" for f in out["facts"])
+
+
+def test_resampled_metrics_equal_sklearn_on_each_resample() -> None:
+    """The fast functions the bootstrap calls agree with scikit-learn on resamples."""
+    from narrate.core.monitor.performance import _class_fns
+
+    rng = np.random.default_rng(5)
+    classes = ("a", "b", "c", "d")
+    names = np.asarray(classes, dtype=object)
+    y = names[rng.integers(0, 3, 200)]  # class 'd' never occurs
+    pred = names[rng.integers(0, 4, 200)]
+    proba = rng.dirichlet([1, 1, 1, 1], 200)
+    _, fns = _class_fns(Labelled("multiclass", y, pred, proba, classes))
+    data, y01, p = _binary(200)
+    _, binary_fns = _class_fns(data)
+    for _ in range(5):
+        i = rng.integers(0, 200, 200)
+        assert fns["macro_f1"](i) == pytest.approx(
+            skm.f1_score(y[i], pred[i], average="macro", labels=list(classes), zero_division=0)
+        )
+        assert fns["log_loss"](i) == pytest.approx(
+            skm.log_loss(y[i], proba[i], labels=list(classes))
+        )
+        assert binary_fns["roc_auc"](i) == pytest.approx(skm.roc_auc_score(y01[i], p[i]))
+        assert binary_fns["f1"](i) == pytest.approx(skm.f1_score(y01[i], (p[i] >= 0.5).astype(int)))
+
+
+def test_resampled_auc_counts_ties_as_half() -> None:
+    from narrate.core.monitor.performance import _class_fns
+
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 300)
+    p = np.round(np.clip(0.2 * y + rng.uniform(0, 0.8, 300), 0, 1), 1)  # many ties
+    labels = np.asarray(["n", "y"], dtype=object)
+    data = Labelled(
+        "binary",
+        labels[y],
+        labels[(p >= 0.5).astype(int)],
+        np.column_stack([1 - p, p]),
+        ("n", "y"),
+        "y",
+    )
+    _, fns = _class_fns(data)
+    for _ in range(5):
+        i = rng.integers(0, 300, 300)
+        assert fns["roc_auc"](i) == pytest.approx(skm.roc_auc_score(y[i], p[i]))
+    assert np.isnan(fns["roc_auc"](np.flatnonzero(y == 1)))
