@@ -51,3 +51,28 @@ def test_a_target_card_fills_the_train_form(page: Any, server: AppServer, tmp_pa
     card.locator("[data-testid=rec-apply]").click()
     assert page.locator("#train-target").input_value() == "Status"
     assert card.locator("[data-testid=rec-apply]").inner_text() == "Filled in"
+
+
+def test_many_recommendations_show_twelve_then_the_rest(
+    page: Any, server: AppServer, tmp_path: Path
+) -> None:
+    rows = 300
+    # 15 long-tailed columns: one log-transform card each
+    columns = {
+        f"amount_{i}": [float(2 ** ((j * (i + 3)) % 17)) for j in range(rows)] for i in range(15)
+    }
+    path = tmp_path / "wide.csv"
+    pl.DataFrame(columns).write_csv(path)
+    sign_in(page, server.base_url)
+    page.wait_for_url("**/stages/upload")
+    page.set_input_files("#upload-file", str(path))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url("**/stages/clean?dataset=*", timeout=60_000)
+    page.locator("[data-testid=rec-more]").wait_for()
+    status = page.locator("[data-testid=rec-status]").inner_text()
+    total = int(status.split()[0])
+    assert total > 12
+    assert page.locator(".rec-card").count() == 12
+    page.locator("[data-testid=rec-more]").click()
+    assert page.locator(".rec-card").count() == total
+    assert page.locator("[data-testid=rec-more]").count() == 0

@@ -45,6 +45,7 @@
   var status = box.querySelector(".rec-status");
   var error = box.querySelector(".rec-error");
   var dataset = box.dataset.dataset;
+  var SHOWN = 12;
 
   function showError(body, fallback) {
     var e = (body && body.error) || {};
@@ -147,6 +148,16 @@
     if (!r.ok) { status.textContent = ""; showError(r.body, "Could not load recommendations."); return; }
     var items = r.body.items || [];
     status.textContent = items.length ? items.length + " recommendation(s)" : "Nothing stands out: no recommendations.";
-    items.forEach(function (item) { list.appendChild(card(item)); });
+    items.slice(0, SHOWN).forEach(function (item) { list.appendChild(card(item)); });
+    if (items.length > SHOWN) {  // wide tables: the most important first, the rest on demand
+      var more = node("button", "small", "Show " + (items.length - SHOWN) + " more");
+      more.type = "button";
+      more.setAttribute("data-testid", "rec-more");
+      more.addEventListener("click", function () {
+        items.slice(SHOWN).forEach(function (item) { list.appendChild(card(item)); });
+        more.remove();
+      });
+      box.insertBefore(more, error);
+    }
   }).catch(function () { showError(null, "Could not load recommendations."); });
 })();
