@@ -45,6 +45,7 @@ from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_reque
 from narrate.web.pages import data as data_pages
 from narrate.web.pages import deploy as deploy_pages
 from narrate.web.pages import models as model_pages
+from narrate.web.pages import interpret as interpret_pages
 from narrate.web.pages import routes as pages
 
 __all__ = ["app_from_env", "create_app"]
@@ -200,6 +201,7 @@ def create_app(
             swagger_css_url=f"{_SWAGGER_URL}/swagger-ui.css",
             swagger_favicon_url=f"{_SWAGGER_URL}/favicon-32x32.png",
             oauth2_redirect_url=None,
+    app.include_router(interpret_pages.router)
         )
         # The page's one inline script (Swagger UI's set-up) runs under the CSP nonce.
         nonce = request.state.csp_nonce

@@ -23,7 +23,7 @@ from narrate.web.deps import Services, get_principal
 from narrate.web.pages.routes import render
 from narrate.web.pages.stages import stage_by_slug
 
-__all__ = ["router"]
+__all__ = ["router", "version_choices"]
 
 router = APIRouter(include_in_schema=False)
 PageUser = Annotated[Principal, Depends(get_principal)]
@@ -35,7 +35,7 @@ _MAX_MODELS = 30
 _WRITE_ROLES = frozenset({"admin", "analyst"})
 
 
-def _version_choices(services: Services, owner: Owner) -> list[dict[str, Any]]:
+def version_choices(services: Services, owner: Owner) -> list[dict[str, Any]]:
     """Each trained model (newest first) with its versions, newest first, for the forms."""
     groups = []
     for m in registry.list_models(services, owner):
@@ -109,7 +109,7 @@ def deploy_page(
     """
     owner = Owner.of(user)
     items, total = deploy_svc.list_deployments(services, owner, limit=_MAX_DEPLOYMENTS)
-    groups = _version_choices(services, owner)
+    groups = version_choices(services, owner)
     context = _selected(services, owner, deployment, groups) if deployment else {}
     return render(
         request,
