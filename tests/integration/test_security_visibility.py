@@ -222,6 +222,20 @@ EXEMPT: dict[tuple[str, str], str] = {
         "addressed by the deployment's name, whose visibility (and key scope) "
         "tests/integration/test_deploy_api.py checks; the id is looked up within it",
     ),
+    **dict.fromkeys(
+        (
+            ("GET", "/api/v1/alert-rules/{rule_id}"),
+            ("PATCH", "/api/v1/alert-rules/{rule_id}"),
+            ("DELETE", "/api/v1/alert-rules/{rule_id}"),
+            ("POST", "/api/v1/alert-rules/{rule_id}/check"),
+            ("GET", "/api/v1/alerts/{alert_id}"),
+            ("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
+            ("POST", "/api/v1/alerts/{alert_id}/resolve"),
+        ),
+        "a rule needs a deployment, and this module's model must stay deletable (a deployed "
+        "model is not); tests/integration/test_alerts_api.py checks owner, other analyst, "
+        "admin, deleted rule and undeployed deployment for every one of these routes",
+    ),
 }
 
 _ID_PARAM = re.compile(r"\{[a-z_]*id\}")

@@ -245,6 +245,10 @@ from narrate.cli import explain as _explain  # noqa: E402
 
 app.command("explain")(_explain.explain_command)
 
+from narrate.cli import alerts as _alerts  # noqa: E402
+
+app.add_typer(_alerts.alerts_app, name="alerts")
+
 from narrate.cli import monitor as _monitor  # noqa: E402
 
 app.add_typer(_monitor.actuals_app, name="actuals")

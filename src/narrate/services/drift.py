@@ -35,6 +35,7 @@ from narrate.core.narrative.drift import describe_drift
 from narrate.errors import InvalidInput, InvalidState, NotFound
 from narrate.jobs.context import JobContext
 from narrate.jobs.records import create_job
+from narrate.services.alerts import after_drift_report
 from narrate.services.datasets import get_version, load_frame
 from narrate.services.spool import spool_dir
 from narrate.storage.sql.tables import DatasetVersion, Deployment, DriftReport, ModelVersion, utcnow
@@ -461,6 +462,7 @@ def _store(
         assert row is not None  # noqa: S101 - read at the start of the job
         row.blob, row.summary, row.status = blob, summary, "ready"
         row.reference, row.current = reference_info, current_info
+    after_drift_report(Container(ctx.settings, ctx.db, ctx.blobs), ctx.params.get("deployment_id"))
     return {"report_id": ctx.params["report_id"], "level": report["overall"]["level"]}
 
 

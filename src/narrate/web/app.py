@@ -25,6 +25,7 @@ from narrate.errors import NarrateError
 from narrate.jobs.records import HEARTBEAT_INTERVAL_S
 from narrate.services import recovery
 from narrate.web.api import (
+    alerts,
     auth,
     batch,
     datasets,
@@ -76,6 +77,18 @@ async def _sweep_jobs(c: Container) -> None:
             log.warning("could not check for interrupted jobs: %s", exc.message)
 
 
+async def _check_alerts(c: Container) -> None:
+    """Evaluate every enabled alert rule every NARRATE_ALERT_CHECK_S seconds."""
+    from narrate.services.alerts import check_all
+
+    while True:
+        await asyncio.sleep(c.settings.alert_check_s)
+        try:
+            await asyncio.to_thread(check_all, c)
+        except NarrateError as exc:  # e.g. the database is briefly away: try next round
+            log.warning("could not check alert rules: %s", exc.message)
+
+
 def _expire(c: Container) -> None:
     from datetime import timedelta
 
@@ -111,6 +124,9 @@ def _stop_serving(c: Container) -> None:
     sink = c.extras.pop("prediction_log", None)
     if sink is not None:
         sink.close()
+    from narrate.services.alert_delivery import close_dispatcher
+
+    close_dispatcher(c)
 
 
 def create_app(
@@ -137,12 +153,14 @@ def create_app(
         await asyncio.to_thread(recovery.recover_at_start, c)
         await asyncio.to_thread(_start_serving, c)
         sweeper = asyncio.create_task(_sweep_jobs(c))
+        alert_checker = asyncio.create_task(_check_alerts(c))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, alert_checker):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(_stop_serving, c)
             if owns_container:
                 c.close()
@@ -176,6 +194,7 @@ def create_app(
         explain.router,
         recommend.router,
         monitor.router,
+        alerts.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
