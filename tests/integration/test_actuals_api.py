@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -451,3 +452,41 @@ def test_no_actuals_yet_says_so(world: World) -> None:
     assert len(out["windows"]) == 12
     assert out["degraded"] is False
     assert "Post actuals" in out["narrative"]["text"]
+
+
+def test_an_actual_posted_before_its_prediction_is_logged_counts_once_logged(
+    world: World,
+) -> None:
+    from narrate.services.prediction_log import PredictionRecord
+    from narrate.storage.sql.tables import utcnow
+
+    name = world.deploy()
+    late = "late-" + uuid.uuid4().hex[:8]
+    r = _post(world.owner, name, [(late, "bad")])
+    assert r.json()["unmatched"] == {"count": 1, "examples": [late]}
+    deployment = world.owner.get(f"{API}/deployments/{name}").json()
+    # As a batch job still running when the actual came would log it: later, same id. The
+    # prediction is dated two days on, so the window it falls in starts after the actual
+    # arrived: matching goes by id, not by when the actual came.
+    answered = utcnow() + timedelta(days=2)
+    sink = world.container.extras["prediction_log"]
+    sink.append(
+        PredictionRecord(
+            prediction_id=late,
+            deployment_id=deployment["deployment_id"],
+            deployment_name=name,
+            model_version_id=world.mv_id,
+            at=answered,
+            latency_ms=1.0,
+            caller="batch",
+            arm="primary",
+            inputs={},
+            prediction="good",
+            probabilities={"bad": 0.3, "good": 0.7},
+        )
+    )
+    since, until = answered - timedelta(hours=12), answered + timedelta(hours=12)
+    out = _performance(world.owner, name, since=since.isoformat(), until=until.isoformat())
+    assert [w["n"] for w in out["windows"]] == [1]
+    assert out["windows"][0]["metrics"]["accuracy"] == 0.0
+    assert out["windows"][0]["is_complete"] is False

@@ -43,6 +43,7 @@ DEFAULT_WINDOWS = 12
 """Windows shown when ``since`` is not given."""
 _LOG_COLUMNS = ("prediction_id", "at", "model_version_id", "arm", "prediction", "probabilities")
 By = Literal["version", "arm"]
+_CHUNK = 1000
 
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
@@ -82,13 +83,17 @@ def _labelled_frame(
     """Logged predictions in [since, until) that have an actual, with the actual."""
     logged = logged_frame(container, deployment_id, since=since, until=until, columns=_LOG_COLUMNS)
     pa = PredictionActual
-    # An actual arrives after its prediction, so the (deployment, received_at) index
-    # narrows the read to what can match the window.
-    query = select(pa.prediction_id, pa.actual).where(
-        pa.deployment_id == deployment_id, pa.received_at >= since
-    )
+    # By the logged ids (the unique index), not by when actuals arrived: an actual may be
+    # posted before a running batch job logs its prediction.
+    ids = logged["prediction_id"].unique().to_list()
+    rows: list[Any] = []
     with container.db.session() as s:
-        rows = s.execute(query).all()
+        for start in range(0, len(ids), _CHUNK):
+            query = select(pa.prediction_id, pa.actual).where(
+                pa.deployment_id == deployment_id,
+                pa.prediction_id.in_(ids[start : start + _CHUNK]),
+            )
+            rows += s.execute(query).all()
     actuals = pl.DataFrame(
         {
             "prediction_id": [r[0] for r in rows],
