@@ -500,8 +500,10 @@ def test_only_the_owner_and_admins_see_rules_and_alerts(world: World) -> None:
     assert world.owner.delete(f"{API}/alert-rules/{rule_id}").status_code == 204
     gone = world.owner.get(f"{API}/alert-rules/{rule_id}")
     assert gone.status_code == 404 and "deleted" in gone.json()["error"]["message"]
-    # Its alerts stay in the history.
-    assert world.owner.get(f"{API}/alerts/{alert_id}").status_code == 200
+    # Its alerts stay in the history; the open one is resolved, as nothing checks it now.
+    kept = world.owner.get(f"{API}/alerts/{alert_id}")
+    assert kept.status_code == 200
+    assert kept.json()["status"] == "resolved" and kept.json()["resolved_by"] == "rule_deleted"
 
 
 def _failed_jobs(world: World, deployment: str, *kinds: str) -> list[str]:
@@ -655,3 +657,33 @@ def test_performance_rule_fires_when_live_accuracy_drops(world: World) -> None:
     assert drop["threshold"] == pytest.approx(0.1)
     assert drop["relative_drop"] > 0.1
     assert "degraded" in found["message"]
+
+
+def test_cli_lists_the_alerts_of_a_deployment(world: World) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from narrate.cli import app
+
+    rule = _rule(world, severity="critical")
+    alert_id = _check(world, rule["rule_id"])["alert_id"]
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NARRATE_")}
+    env["NARRATE_DATA_DIR"] = str(world.container.settings.data_dir)
+    env["NARRATE_DATABASE_URL"] = world.container.settings.resolved_database_url
+    args = ["alerts", "list", "--deployment", world.deployment, "--as", "alice"]
+    result = CliRunner().invoke(app, [*args, "--json", "--status", "open"], env=env)
+    assert result.exit_code == 0, result.output
+    items = [json.loads(line) for line in result.stdout.splitlines()]
+    assert alert_id in {i["alert_id"] for i in items}
+    assert {i["status"] for i in items} == {"open"}
+    assert {i["deployment"] for i in items} == {world.deployment}
+    plain = CliRunner().invoke(app, args, env=env)
+    assert plain.exit_code == 0, plain.output
+    line = next(x for x in plain.stdout.splitlines() if alert_id in x)
+    assert "critical" in line and "latency_p95" in line
+    # Bob owns no alerts; a bad status is refused naming the option.
+    bob = CliRunner().invoke(app, ["alerts", "list", "--as", "bob"], env=env)
+    assert bob.exit_code == 0 and bob.stdout.strip() == "No alerts."
+    bad = CliRunner().invoke(app, ["alerts", "list", "--status", "loud"], env=env)
+    assert bad.exit_code == 2 and "--status" in bad.output

@@ -94,13 +94,19 @@ def _post_once(settings: Settings, url: str, body: bytes, headers: dict[str, str
         if pinned.url.scheme == "https" and pinned.server_name != pinned.address:
             extensions["sni_hostname"] = pinned.server_name
         try:
-            with httpx.Client(timeout=settings.webhook_timeout_s, trust_env=False) as client:
-                r = client.post(
+            # No proxies from the environment (they would defeat the pinned address); the
+            # answer's body is never read, so a receiver cannot make us hold a large one.
+            with (
+                httpx.Client(timeout=settings.webhook_timeout_s, trust_env=False) as client,
+                client.stream(
+                    "POST",
                     pinned.url,
                     content=body,
                     headers={**headers, "Host": pinned.host_header},
                     extensions=extensions,
-                )
+                ) as r,
+            ):
+                pass
         except httpx.HTTPError as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}") from exc
         if r.status_code in _REDIRECTS and "location" in r.headers:

@@ -21,7 +21,7 @@ from narrate.core.monitor.drift import LEVELS
 from narrate.errors import InvalidInput, NotFound
 from narrate.services.secret_box import secret_box
 from narrate.services.url_guard import pin_url
-from narrate.storage.sql.tables import AlertRule, Deployment
+from narrate.storage.sql.tables import Alert, AlertRule, Deployment, utcnow
 from narrate.storage.sql.visibility import Owner, visible_deployment
 
 __all__ = [
@@ -307,13 +307,17 @@ def update_rule(
 
 
 def delete_rule(container: Container, owner: Owner, rule_id: str) -> None:
-    """Soft-delete a rule; its alerts stay in the history.
+    """Soft-delete a rule; its alerts stay in the history, and one still open is resolved
+    (``resolved_by: "rule_deleted"``), since nothing will check it any more.
 
     Raises:
         NotFound: see :func:`visible_rule`.
     """
-    from narrate.storage.sql.tables import utcnow
-
+    now = utcnow()
     with container.db.session() as s:
         rule, _ = visible_rule(s, owner, rule_id)
-        rule.deleted_at = utcnow()
+        rule.deleted_at = now
+        for alert in s.scalars(
+            select(Alert).where(Alert.rule_id == rule_id, Alert.status != "resolved")
+        ):
+            alert.status, alert.resolved_at, alert.resolved_by = "resolved", now, "rule_deleted"

@@ -160,7 +160,9 @@ class AlertOut(BaseModel):
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     resolved_at: datetime | None
-    resolved_by: str | None = Field(description="A user id, or 'auto' when the condition cleared.")
+    resolved_by: str | None = Field(
+        description="A user id, 'auto' when the condition cleared, or 'rule_deleted'."
+    )
 
 
 class DeliveryOut(BaseModel):
