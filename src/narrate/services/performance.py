@@ -23,6 +23,7 @@ from narrate.core.monitor.performance import (
     BOOTSTRAP_SEED,
     LEVEL,
     MAX_WINDOWS,
+    Degradation,
     Labelled,
     assign_windows,
     compute_metrics,
@@ -199,6 +200,26 @@ def _groups(
     return {"kind": by, "groups": groups}
 
 
+def _judge(
+    container: Container, target: Target, rows: list[dict[str, Any]], baseline: dict[str, float]
+) -> tuple[int | None, str, Degradation | None]:
+    """The newest complete window's index, the primary metric and its degradation."""
+    complete = [k for k, w in enumerate(rows) if w["is_complete"]]
+    latest = rows[complete[-1]] if complete else None
+    primary = primary_metric(target.task, list((latest or {}).get("metrics") or baseline))
+    if latest is None:
+        return None, primary, None
+    found = find_degradation(
+        primary,
+        baseline.get(primary),
+        latest["metrics"].get(primary),
+        latest["n"],
+        drop=container.settings.performance_drop,
+        min_rows=container.settings.performance_min_rows,
+    )
+    return complete[-1], primary, found
+
+
 def deployment_performance(
     container: Container,
     owner: Owner,
@@ -245,23 +266,9 @@ def deployment_performance(
     baselines = _baselines(container, mv_ids)
     baseline = baselines.get(mv_id, {})
     rows = _window_rows(data, served, where, windows, now)
-    complete = [k for k, w in enumerate(rows) if w["is_complete"]]
-    latest_index = complete[-1] if complete else None
+    latest_index, primary, found = _judge(container, target, rows, baseline)
     latest = rows[latest_index] if latest_index is not None else None
-    primary = primary_metric(target.task, list((latest or {}).get("metrics") or baseline))
     drop, min_rows = container.settings.performance_drop, container.settings.performance_min_rows
-    found = (
-        find_degradation(
-            primary,
-            baseline.get(primary),
-            latest["metrics"].get(primary),
-            latest["n"],
-            drop=drop,
-            min_rows=min_rows,
-        )
-        if latest is not None
-        else None
-    )
     out: dict[str, Any] = {
         "deployment": name,
         "model_version_id": mv_id,
