@@ -687,3 +687,21 @@ def test_cli_lists_the_alerts_of_a_deployment(world: World) -> None:
     assert bob.exit_code == 0 and bob.stdout.strip() == "No alerts."
     bad = CliRunner().invoke(app, ["alerts", "list", "--status", "loud"], env=env)
     assert bad.exit_code == 2 and "--status" in bad.output
+
+
+def test_the_server_checks_enabled_rules_every_alert_check_interval(world: World) -> None:
+    from narrate.web.app import create_app
+
+    path = "/periodic-" + uuid.uuid4().hex[:6]
+    rule = _rule(world, channels=[{"type": "webhook", "url": world.hooks.url(path)}])
+    # A second server process on the same database, checking every second.
+    fast = world.container.settings.model_copy(update={"alert_check_s": 1.0})
+    container = Container(fast, world.container.db, world.container.blobs)
+    server = AppServer(create_app(fast, container)).start()
+    try:
+        (request,) = wait_for(lambda: world.hooks.at(path))
+    finally:
+        server.stop()
+    assert json.loads(request.body)["rule_id"] == rule["rule_id"]
+    listed = world.owner.get(f"{API}/alerts", params={"deployment": world.deployment, "limit": 500})
+    assert rule["rule_id"] in {a["rule_id"] for a in listed.json()["items"]}
