@@ -404,6 +404,10 @@ def test_deployment_keys_post_only_to_their_own_deployment(world: World) -> None
         r = app.post(f"{API}/deployments/{theirs}/actuals", json=body)
         assert r.status_code == 403
         assert r.json()["error"]["code"] == "key_scope"
+        # A key posts actuals; reading performance takes a user's token.
+        r = app.get(f"{API}/deployments/{mine}/performance")
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "key_scope"
 
 
 @pytest.mark.parametrize(

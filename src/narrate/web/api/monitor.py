@@ -247,7 +247,7 @@ async def post_actuals(name: str, request: Request, services: Services) -> Any:
     "/deployments/{name}/performance",
     summary="A deployment's live performance per window against its baseline",
     response_model=PerformanceOut,
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422),
 )
 async def performance(
     name: str,
