@@ -455,7 +455,7 @@ def test_no_actuals_yet_says_so(world: World) -> None:
     assert all(w["n"] == 0 and w["metrics"] == {} for w in out["windows"])
     assert len(out["windows"]) == 12
     assert out["degraded"] is False
-    assert "Post actuals" in out["narrative"]["text"]
+    assert f"POST /api/v1/deployments/{name}/actuals" in out["narrative"]["text"]
 
 
 def test_an_actual_posted_before_its_prediction_is_logged_counts_once_logged(

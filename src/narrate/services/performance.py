@@ -301,5 +301,6 @@ def deployment_performance(
         labelled=out["labelled"],
         drop=drop,
         min_rows=min_rows,
+        deployment=name,
     )
     return out

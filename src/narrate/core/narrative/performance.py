@@ -32,6 +32,7 @@ def describe_performance(
     labelled: int,
     drop: float,
     min_rows: int,
+    deployment: str = "{name}",
 ) -> dict[str, Any]:
     """Say how the newest complete window with labelled cases compares with the baseline.
 
@@ -43,6 +44,7 @@ def describe_performance(
         labelled: Labelled predictions over all windows.
         drop: The relative drop that counts as degraded.
         min_rows: Labelled cases a window needs before it is judged.
+        deployment: The deployment's name (for the route the text points to).
 
     Returns:
         ``{"text", "facts"}``.
@@ -57,7 +59,7 @@ def describe_performance(
         text = (
             f"{labelled:,} logged predictions in this range have an actual, none of them "
             "in the newest complete window. Post actuals to "
-            "POST /api/v1/deployments/{name}/actuals to measure live performance."
+            f"POST /api/v1/deployments/{deployment}/actuals to measure live performance."
         )
         return {"text": text, "facts": facts}
     label = _NAMES.get(primary, primary)
