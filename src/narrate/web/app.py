@@ -46,6 +46,8 @@ from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_reque
 from narrate.web.pages import data as data_pages
 from narrate.web.pages import deploy as deploy_pages
 from narrate.web.pages import models as model_pages
+from narrate.web.pages import models as model_pages
+from narrate.web.pages import monitor as monitor_pages
 from narrate.web.pages import interpret as interpret_pages
 from narrate.web.pages import routes as pages
 
@@ -200,6 +202,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(data_pages.router)
     app.include_router(model_pages.router)
+    app.include_router(interpret_pages.router)
+    app.include_router(monitor_pages.router)
     app.include_router(deploy_pages.router)
     app.include_router(pages.router)
 

@@ -138,18 +138,26 @@
       });
       data.push({ x: x, y: d.average, type: "scatter", mode: d.kind === "categorical" ? "lines+markers" : "lines", name: "average (partial dependence)", line: { width: 4, color: "#1f3fbf" } });
       var dist = d.distribution || {};
+      var bars = null;
       if (d.kind === "numeric" && dist.edges) {
         var mids = [];
         for (var i = 0; i + 1 < dist.edges.length; i++) mids.push((dist.edges[i] + dist.edges[i + 1]) / 2);
-        data.push({ x: mids, y: dist.counts, type: "bar", name: "rows", yaxis: "y2", marker: { color: "rgba(120,120,120,0.35)" } });
+        bars = { x: mids, y: dist.counts };
       } else if (dist.categories) {
-        data.push({ x: dist.categories.map(String), y: dist.counts, type: "bar", name: "rows", yaxis: "y2", marker: { color: "rgba(120,120,120,0.35)" } });
+        bars = { x: dist.categories.map(String), y: dist.counts };
+      }
+      var most = 1;
+      if (bars) {
+        most = Math.max.apply(null, bars.y.concat([1]));
+        // first, so the curves are drawn over the bars
+        data.unshift({ x: bars.x, y: bars.y, type: "bar", name: "rows", yaxis: "y2", marker: { color: "rgba(120,120,120,0.25)" }, hovertemplate: "%{y} rows<extra></extra>" });
       }
       plot("dependence-chart", data, {
         margin: { t: 20, r: 60, b: 60, l: 70 },
         xaxis: { title: column, type: d.kind === "categorical" ? "category" : "linear" },
         yaxis: { title: d.target },
-        yaxis2: { title: "rows", overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" },
+        // the bars fill the lower third, under the curves
+        yaxis2: { title: "rows", overlaying: "y", side: "right", showgrid: false, range: [0, most * 3] },
         legend: { orientation: "h", y: -0.25 }, height: 380,
       });
     });
