@@ -11,7 +11,8 @@ What each kind watches (on the rule's deployment):
   last checked (at least ``threshold`` of them).
 - ``performance``: the live performance service reports degradation (when installed).
 
-A window with fewer than :data:`MIN_ROWS` rows does not fire. When a rule fires and it has
+Traffic kinds count online answers (primary and canary; shadow and batch rows are left out),
+and a window with fewer than :data:`MIN_ROWS` of them does not fire. When a rule fires and it has
 an alert that is not resolved, that alert **groups** the occurrence (``count`` grows when
 the evidence is new, ``last_at`` moves) instead of a second alert. A new alert is sent over
 the rule's channels, unless the rule delivered within its ``cooldown_s`` (a flapping
@@ -97,7 +98,7 @@ def _drift(container: Container, rule: AlertRule) -> Finding:
 
 
 def _served(container: Container, deployment_id: str, since: datetime) -> pl.DataFrame:
-    """Latency and flags of the rows the deployment answered since ``since`` (no shadow)."""
+    """Latency and flags of the rows the deployment answered online since ``since``."""
     with container.db.session() as s:
         blobs = list(
             s.scalars(
@@ -114,7 +115,8 @@ def _served(container: Container, deployment_id: str, since: datetime) -> pl.Dat
     if not frames:
         return pl.DataFrame(schema={"latency_ms": pl.Float64, "flags": pl.List(pl.String)})
     frame = pl.concat(frames, how="vertical_relaxed")
-    return frame.filter((pl.col("at") >= since) & (pl.col("arm") != "shadow"))
+    # Online answers only: shadow rows repeat the primary's, batch rows are not requests.
+    return frame.filter((pl.col("at") >= since) & pl.col("arm").is_in(["primary", "canary"]))
 
 
 def _traffic(container: Container, rule: AlertRule, now: datetime) -> Finding:
