@@ -1,7 +1,8 @@
-"""Alert rules and alerts over real HTTP on SQLite: rules and their bad inputs, encrypted
-secrets, grouping, cool-down and auto-resolve, deliveries to a real webhook receiver and a
-real SMTP server on loopback (retries, failures, redirects), acknowledge/resolve,
-visibility, and the end-to-end path drift report -> alert -> signed webhook and e-mail.
+"""Alert rules and alerts over real HTTP on SQLite and PostgreSQL: rules and their bad
+inputs, encrypted secrets, grouping, cool-down and auto-resolve, deliveries to a real
+webhook receiver and a real SMTP server on loopback (retries, failures, redirects),
+acknowledge/resolve, visibility, and the end-to-end path drift report -> alert -> signed
+webhook and e-mail.
 
 One small model is trained on the credit sample and deployed; 60 predictions are logged,
 so a latency rule's condition is switched on and off by its threshold alone.
@@ -22,7 +23,7 @@ import httpx
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from tests.conftest import ADMIN_PASSWORD, SAMPLES, login, make_settings
+from tests.conftest import ADMIN_PASSWORD, SAMPLES, backend_url, login, make_settings
 from tests.support.api import train_quickly, wait_job
 from tests.support.receivers import SmtpSink, WebhookReceiver, wait_for
 from tests.support.servers import AppServer
@@ -56,8 +57,10 @@ class World:
     smtp: SmtpSink
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     from narrate.web.app import create_app
 
     tmp: Path = tmp_path_factory.mktemp("alerts")
@@ -65,7 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     smtp = SmtpSink().start()
     settings = make_settings(
         tmp,
-        f"sqlite:///{tmp / 'narrate.db'}",
+        backend_url(request, tmp),
         prediction_log_flush_s=0.2,
         deploy_refresh_s=0.2,
         alert_check_s=3600,  # the periodic check stays out of the way; tests call /check
