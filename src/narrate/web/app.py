@@ -45,10 +45,9 @@ from narrate.web.guard import RequestGuard
 from narrate.web.middleware import HttpMetrics, NarrateMiddleware, install_request_id_logging
 from narrate.web.pages import data as data_pages
 from narrate.web.pages import deploy as deploy_pages
-from narrate.web.pages import models as model_pages
+from narrate.web.pages import interpret as interpret_pages
 from narrate.web.pages import models as model_pages
 from narrate.web.pages import monitor as monitor_pages
-from narrate.web.pages import interpret as interpret_pages
 from narrate.web.pages import routes as pages
 
 __all__ = ["app_from_env", "create_app"]
@@ -202,9 +201,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(data_pages.router)
     app.include_router(model_pages.router)
+    app.include_router(deploy_pages.router)
     app.include_router(interpret_pages.router)
     app.include_router(monitor_pages.router)
-    app.include_router(deploy_pages.router)
     app.include_router(pages.router)
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
@@ -224,7 +223,6 @@ def create_app(
             swagger_css_url=f"{_SWAGGER_URL}/swagger-ui.css",
             swagger_favicon_url=f"{_SWAGGER_URL}/favicon-32x32.png",
             oauth2_redirect_url=None,
-    app.include_router(interpret_pages.router)
         )
         # The page's one inline script (Swagger UI's set-up) runs under the CSP nonce.
         nonce = request.state.csp_nonce
