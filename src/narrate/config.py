@@ -257,6 +257,56 @@ class Settings(BaseSettings):
         default=False, description="Upgrade the SMTP connection with STARTTLS before login."
     )
 
+    llm_base_url: str = Field(
+        default="",
+        description="Base URL of an OpenAI-compatible endpoint (e.g. http://localhost:11434/v1 "
+        "for Ollama); empty = the LLM is off. PUT /api/v1/admin/llm wins over this.",
+    )
+    llm_model: str = Field(default="", description="Model name the LLM endpoint is asked for.")
+    llm_api_key: str | None = Field(
+        default=None,
+        description="API key sent as the Bearer token to the LLM endpoint; one set with "
+        "PUT /api/v1/admin/llm is stored encrypted and wins over this.",
+    )
+    llm_timeout_s: float = Field(
+        default=20.0, gt=0, le=600, description="Timeout of one LLM request in seconds."
+    )
+    llm_allow_rows: bool = Field(
+        default=False,
+        description="Admin setting: let 'ask' prompts include a few raw rows of the dataset "
+        "(off: only stored summaries are sent, never rows).",
+    )
+    llm_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Attempts per LLM request on 429, 5xx, timeouts and connection errors.",
+    )
+    llm_backoff_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="First wait between two LLM attempts; each further wait doubles, plus "
+        "random jitter.",
+    )
+    llm_breaker_fail_max: int = Field(
+        default=3,
+        ge=1,
+        description="Failed LLM calls in a row that open the circuit breaker (then no request "
+        "is sent until the reset time has passed).",
+    )
+    llm_breaker_reset_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds the LLM circuit breaker stays open before one trial request.",
+    )
+    llm_max_question_chars: int = Field(
+        default=1000,
+        ge=10,
+        le=20_000,
+        description="Longest question accepted by the 'ask' routes, in characters (422).",
+    )
+
     @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -41,6 +41,7 @@ __all__ = [
     "Evaluation",
     "Job",
     "JobEvent",
+    "LlmConfig",
     "LoginAttempt",
     "Model",
     "ModelVersion",
@@ -494,3 +495,18 @@ class AlertDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class LlmConfig(Base):
+    """The optional LLM endpoint an admin set (one row, ``id`` ``"default"``); it wins over
+    the ``NARRATE_LLM_*`` environment. The API key is stored sealed (``api_key_sealed``,
+    see :mod:`narrate.services.secret_box`), never in clear text."""
+
+    __tablename__ = "llm_config"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default="default")
+    base_url: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    api_key_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
