@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     job_workers: int = Field(
         default=2, ge=1, description="Processes in the local job pool (training, batch work)."
     )
+    compile_trees: bool = Field(
+        default=True,
+        description="Compile deployed tree models to native code with a C compiler (gcc, "
+        "cc or clang on the PATH) for faster scoring; kept in <data dir>/compiled. Without a "
+        "compiler, models are scored as before.",
+    )
     workers: int = Field(
         default=1,
         ge=1,
@@ -126,6 +132,13 @@ class Settings(BaseSettings):
     metrics_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],
         description="Addresses or networks (CIDR) that may read /metrics without the token.",
+    )
+    metrics_db_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds the /metrics figures read from the database (drift, performance, "
+        "jobs, alerts, deployments) are reused before a scrape reads them again; 0 = every "
+        "scrape reads them.",
     )
     orphan_grace_minutes: int = Field(
         default=60,

@@ -415,6 +415,12 @@ def _new_ids(n: int) -> list[str]:
     return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
+#: From this many rows (a dataset version) or bytes (a file) a batch job compiles the
+#: model's trees before scoring instead of beside it.
+_COMPILE_NOW_ROWS = 200_000
+_COMPILE_NOW_BYTES = 20 * 1024 * 1024
+
+
 def batch_job(ctx: JobContext) -> dict[str, Any]:
     """Job: score a file or dataset version with a deployment, chunk by chunk."""
     from narrate.services.predict import load_predictor
@@ -428,8 +434,6 @@ def batch_job(ctx: JobContext) -> dict[str, Any]:
             if d is None or d.deleted_at is not None:
                 raise InvalidInput("The deployment was undeployed before the job started.")
             mv_id, revision = d.model_version_id, d.revision
-        ctx.progress(0.01, "Loading the model")
-        predictor = load_predictor(container, mv_id)
         folder.mkdir(parents=True, exist_ok=True)
         if ctx.params.get("version_id"):
             from narrate.services.datasets import Owner, get_version, load_frame
@@ -438,10 +442,16 @@ def batch_job(ctx: JobContext) -> dict[str, Any]:
             source = folder / "input.parquet"
             load_frame(container, version).write_parquet(source)
             filename, total = f"version-{version.id}.parquet", int(version.n_rows)
+            big = total >= _COMPILE_NOW_ROWS
         else:
             source = folder / "input.bin"
             filename = ctx.params.get("filename") or "input.csv"
             total = 0
+            big = source.exists() and source.stat().st_size >= _COMPILE_NOW_BYTES
+        ctx.progress(0.01, "Loading the model")
+        # Compiling trees takes seconds once per model and then scores several times
+        # faster: worth waiting for before a large input, done on the side otherwise.
+        predictor = load_predictor(container, mv_id, compile_trees="now" if big else "background")
         return _score(ctx, predictor, revision, source, filename, total, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

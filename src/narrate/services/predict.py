@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -182,8 +182,19 @@ def _interval(container: Container, mv: ModelVersion) -> dict[str, float] | None
     return dict(found) if isinstance(found, dict) else None
 
 
-def load_predictor(container: Container, mv_id: str) -> Predictor:
+CompileTrees = Literal["use", "background", "now"]
+
+
+def load_predictor(
+    container: Container, mv_id: str, *, compile_trees: CompileTrees = "background"
+) -> Predictor:
     """Load a model version for serving: its serving copy, else the joblib pipeline.
+
+    Args:
+        compile_trees: What to do about tree ensembles not yet compiled to native code
+            (see :mod:`narrate.core.compiled_trees`): ``use`` only what is compiled,
+            compile in a ``background`` thread (the predictor switches when it is done),
+            or compile ``now`` (a batch job about to score many rows).
 
     Raises:
         NotFound: the model version does not exist.
@@ -206,6 +217,8 @@ def load_predictor(container: Container, mv_id: str) -> Predictor:
         with tempfile.TemporaryDirectory() as tmp:
             path = container.blobs.copy_to(serving["blob"], Path(tmp) / "model.serving")
             model_obj: Any = load_serving(path)
+        if container.settings.compile_trees:
+            _compile_trees(container, model_obj, compile_trees)
         classes = list(model_obj.classes_) if model_obj.classes_ is not None else None
         engine, note, size = "serving", None, int(serving.get("size_bytes") or 0)
     else:
@@ -232,6 +245,35 @@ def load_predictor(container: Container, mv_id: str) -> Predictor:
         interval=interval,
         size_bytes=size,
     )
+
+
+_compiling: set[int] = set()
+_compiling_lock = threading.Lock()
+
+
+def _compile_trees(container: Container, model: Any, mode: CompileTrees) -> None:
+    """Attach compiled trees to a serving model; compile what is missing as ``mode`` says."""
+    folder = container.settings.data_dir / "compiled"
+    if mode == "now" or not model.has_trees:
+        model.use_compiled_trees(folder, compile_missing=mode == "now")
+        return
+    if model.use_compiled_trees(folder, compile_missing=False) == len(model.tree_models):
+        return
+    if mode == "use":
+        return
+    with _compiling_lock:  # one compile per model at a time in this process
+        if id(model) in _compiling:
+            return
+        _compiling.add(id(model))
+
+    def run() -> None:
+        try:
+            model.use_compiled_trees(folder, compile_missing=True)
+        finally:
+            with _compiling_lock:
+                _compiling.discard(id(model))
+
+    threading.Thread(target=run, name="narrate-compile-trees", daemon=True).start()
 
 
 class RuntimeCache:
