@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from narrate.web.ops_metrics import PredictionMetrics
+
 __all__ = [
     "HttpMetrics",
     "NarrateMiddleware",
@@ -84,6 +86,7 @@ class HttpMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.predictions = PredictionMetrics(self.registry)
 
 
 def _route_template(scope: Scope) -> str:

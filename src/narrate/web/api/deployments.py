@@ -4,6 +4,7 @@ batch) and the prediction log."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -616,6 +617,7 @@ async def predict(name: str, request: Request, services: Services) -> Response:
     and column. Unseen categories, values outside the training range and missing values
     are accepted and flagged per row; extra columns are ignored and listed once.
     """
+    started = time.perf_counter()
     runtime, caller = await _predict_access(request, services, name)
     raw = await request.body()
     try:
@@ -639,6 +641,9 @@ async def predict(name: str, request: Request, services: Services) -> Response:
     else:
         result = await run_in_threadpool(serving.predict_rows, services, runtime, rows, caller)
         content = await run_in_threadpool(serving.dumps, result.body)
+    request.app.state.metrics.predictions.observe(
+        runtime.name, result.body, time.perf_counter() - started
+    )
     return Response(content, media_type="application/json")
 
 

@@ -17,6 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from narrate.errors import Forbidden, InvalidInput, Unauthorized
 from narrate.web.deps import Services
+from narrate.web.ops_metrics import database_registry
 
 __all__ = ["parse_networks", "router"]
 
@@ -140,4 +141,8 @@ async def metrics(request: Request) -> Response:
         # and whichever process answers sums them, so a scrape sees the whole server.
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # Drift, performance, jobs, alerts: read from the database by this process only (once
+    # per NARRATE_METRICS_DB_CACHE_S), never summed across processes.
+    database = database_registry(request.app)
+    body = await asyncio.to_thread(lambda: generate_latest(registry) + generate_latest(database))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

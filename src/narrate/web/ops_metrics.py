@@ -1,0 +1,192 @@
+"""Prometheus metrics for operators beyond HTTP: predictions per deployment (counted in the
+serving process, on the predict path) and figures read from the database at scrape time
+(drift, live performance, jobs, alerts, deployments). docs/monitor.md lists them all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from narrate.bootstrap import Container
+from narrate.services.ops_metrics import OpsSnapshot, PsiCache, quantiles, read_snapshot
+
+__all__ = ["DatabaseCollector", "PredictionMetrics", "database_registry"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_QUANTILES = (0.5, 0.95)
+
+
+class PredictionMetrics:
+    """Rows answered, rows flagged and request latency per deployment.
+
+    Registered on the app's registry, so in multiprocess mode (``narrate serve --workers
+    N``) every process writes its counts to ``PROMETHEUS_MULTIPROC_DIR`` and a scrape sums
+    them. :meth:`observe` keeps the label children in a dict: after the first request of a
+    deployment and arm it is a dict look-up, two increments and one histogram observation.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rows = Counter(
+            "narrate_predictions",
+            "Rows answered by a deployment's predict route, by arm (primary or canary).",
+            ["deployment", "arm"],
+            registry=registry,
+        )
+        self.flagged = Counter(
+            "narrate_prediction_flagged",
+            "Rows answered with at least one input flag (unseen category, out of range, "
+            "missing value).",
+            ["deployment"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "narrate_prediction_request_seconds",
+            "Time a deployment's predict route took to answer (checks, scoring, logging).",
+            ["deployment"],
+            registry=registry,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+
+    def observe(self, deployment: str, body: dict[str, Any], seconds: float) -> None:
+        """Count one answered predict request (``body`` is the answer being sent)."""
+        key = (deployment, body["arm"])
+        children = self._children.get(key)
+        if children is None:
+            # Two threads may both get here; labels() returns the same children to both.
+            children = self._children[key] = (
+                self.rows.labels(*key),
+                self.flagged.labels(deployment),
+                self.latency.labels(deployment),
+            )
+        rows, flagged, latency = children
+        records = body["predictions"]
+        rows.inc(len(records))
+        n_flagged = sum(1 for r in records if r["flags"])
+        if n_flagged:
+            flagged.inc(n_flagged)
+        latency.observe(seconds)
+
+
+def _families(snap: OpsSnapshot) -> list[GaugeMetricFamily]:
+    g = GaugeMetricFamily
+    deployments = g("narrate_deployments", "Deployments by status.", labels=["status"])
+    for status, n in sorted(snap.deployments.items()):
+        deployments.add_metric([status], n)
+    level = g(
+        "narrate_drift_level",
+        "Overall level of the deployment's newest drift report: 0 none, 1 low, 2 medium, 3 high.",
+        labels=["deployment"],
+    )
+    age = g(
+        "narrate_drift_report_age_seconds",
+        "Seconds since the deployment's newest ready drift report was requested.",
+        labels=["deployment"],
+    )
+    psi = g(
+        "narrate_drift_psi",
+        "PSI of an input column in the deployment's newest drift report (top 20 columns).",
+        labels=["deployment", "column"],
+    )
+    for d in snap.drift:
+        level.add_metric([d.deployment], d.level)
+        age.add_metric([d.deployment], d.age_seconds)
+        for column, value in d.psi:
+            psi.add_metric([d.deployment, column], value)
+    metric = g(
+        "narrate_performance_metric",
+        "Live metric of the last day's labelled predictions (as GET .../performance?window=1d"
+        " shows for its newest window).",
+        labels=["deployment", "metric"],
+    )
+    degraded = g(
+        "narrate_performance_degraded",
+        "1 when live performance dropped below the holdout baseline by more than "
+        "NARRATE_PERFORMANCE_DROP, else 0.",
+        labels=["deployment"],
+    )
+    for p in snap.performance:
+        degraded.add_metric([p.deployment], float(p.degraded))
+        for name, value in sorted(p.metrics.items()):
+            metric.add_metric([p.deployment, name], value)
+    return [deployments, level, age, psi, metric, degraded, *_job_families(snap)]
+
+
+def _job_families(snap: OpsSnapshot) -> list[GaugeMetricFamily]:
+    g = GaugeMetricFamily
+    jobs = g(
+        "narrate_jobs",
+        "Jobs waiting or running (the queue depth), by kind.",
+        labels=["kind", "status"],
+    )
+    for (kind, status), n in sorted(snap.jobs.items()):
+        jobs.add_metric([kind, status], n)
+    finished = g(
+        "narrate_jobs_finished_last_hour",
+        "Jobs that finished in the last hour, by kind and outcome.",
+        labels=["kind", "status"],
+    )
+    for (kind, status), n in sorted(snap.jobs_finished.items()):
+        finished.add_metric([kind, status], n)
+    duration = g(
+        "narrate_job_duration_seconds",
+        "Median (quantile 0.5) and 95th percentile of the run time of jobs finished in the "
+        "last hour, by kind.",
+        labels=["kind", "quantile"],
+    )
+    for kind, values in sorted(snap.job_durations.items()):
+        for q, value in quantiles(values, _QUANTILES):
+            duration.add_metric([kind, str(q)], value)
+    alerts = g(
+        "narrate_alerts_open",
+        "Alerts open (not acknowledged nor resolved), by deployment and severity.",
+        labels=["deployment", "severity"],
+    )
+    for (deployment, severity), n in sorted(snap.alerts_open.items()):
+        alerts.add_metric([deployment, severity], n)
+    return [jobs, finished, duration, alerts]
+
+
+class DatabaseCollector(Collector):
+    """Reads :func:`read_snapshot` at most once per ``cache_s`` seconds.
+
+    A custom collector holds no samples in the multiprocess folder: whichever process
+    answers a scrape reads the database once, so the figures are never summed.
+    """
+
+    def __init__(self, container: Container, cache_s: float) -> None:
+        self.container = container
+        self.cache_s = cache_s
+        self._lock = threading.Lock()  # scrapes only, never the predict path
+        self._read_at = -float("inf")
+        self._families: list[GaugeMetricFamily] = []
+        self._psi: PsiCache = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The cached families, read again once they are older than ``cache_s``."""
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.cache_s:
+                snap = read_snapshot(self.container, psi_cache=self._psi)
+                self._families = _families(snap)
+                self._read_at = time.monotonic()
+            families = self._families
+        yield from families
+
+
+def database_registry(app: FastAPI) -> CollectorRegistry:
+    """The app's registry of database figures (made on the first scrape, then reused)."""
+    found = getattr(app.state, "ops_db_registry", None)
+    if found is None:
+        container: Container = app.state.container
+        found = CollectorRegistry()
+        found.register(DatabaseCollector(container, container.settings.metrics_db_cache_s))
+        app.state.ops_db_registry = found
+    return found  # type: ignore[no-any-return]
