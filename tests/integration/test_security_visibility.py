@@ -100,6 +100,8 @@ CASES: list[Case] = [
     data("GET", "/api/v1/datasets/{dataset_id}/versions", 200),
     data("GET", "/api/v1/datasets/{dataset_id}/profile", 200),
     data("GET", "/api/v1/datasets/{dataset_id}/recommendations", 200),
+    # The LLM is off in this module: the record is found, then 409 llm_off.
+    data("POST", "/api/v1/datasets/{dataset_id}/ask", 409, json={"question": "How many rows?"}),
     # A valid recipe shape with an unknown step: the lookup passes, then validation answers.
     data("POST", "/api/v1/datasets/{dataset_id}/recipes/validate", 422, json=BAD_STEP),
     data("POST", "/api/v1/datasets/{dataset_id}/recipes/preview", 422, json=BAD_STEP),
@@ -118,6 +120,7 @@ CASES: list[Case] = [
     model("GET", "/api/v1/models/{model_id}/leaderboard", 200),
     model("GET", "/api/v1/models/{model_id}/evaluation", 200),
     model("GET", "/api/v1/models/{model_id}/recommendations", 200),
+    model("POST", "/api/v1/models/{model_id}/ask", 409, json={"question": "How good is it?"}),
     model(
         "POST",
         "/api/v1/models/{model_id}/evaluations",

@@ -76,7 +76,7 @@ class FakeLlm:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)
-                reply = fake._take(self.path, dict(self.headers), raw)
+                reply = fake._take(self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.body is not None:

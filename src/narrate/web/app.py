@@ -26,6 +26,7 @@ from narrate.jobs.records import HEARTBEAT_INTERVAL_S
 from narrate.services import recovery
 from narrate.web.api import (
     alerts,
+    assistant,
     auth,
     batch,
     datasets,
@@ -196,6 +197,7 @@ def create_app(
         recommend.router,
         monitor.router,
         alerts.router,
+        assistant.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
