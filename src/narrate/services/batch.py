@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -469,11 +470,27 @@ def _score(
     import pyarrow.parquet as pq
 
     out_path = folder / "output.parquet"
-    writer: pq.ParquetWriter | None = None
+    writers: list[pq.ParquetWriter] = []
     done, flagged, started = 0, 0, time.monotonic()
     size = source.stat().st_size
     read_bytes = 0.0
     chunk_rows = ctx.settings.batch_chunk_rows
+
+    def write(chunk: pl.DataFrame, scored: tuple[Any, ...], latency_ms: float) -> None:
+        labels, proba, ids, flags = scored
+        table = _output_frame(chunk, predictor, labels, proba, ids, flags).to_arrow()
+        if not writers:
+            writers.append(pq.ParquetWriter(out_path, table.schema, compression="zstd"))
+        else:
+            table = table.cast(writers[0].schema)
+        writers[0].write_table(table)
+        _log_chunk(ctx, chunk, predictor, labels, proba, ids, flags, latency_ms, revision)
+
+    # A chunk is written (output file and prediction log) on a second thread while the
+    # next one is read, checked and scored; at most one write is in flight, so memory
+    # stays at about two chunks.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="narrate-batch-write")
+    pending: Future[None] | None = None
     try:
         for chunk in _chunks(source, filename, chunk_rows, ctx.settings):
             ctx.check_cancelled()
@@ -482,13 +499,9 @@ def _score(
             labels, proba = predictor.score(frame)
             latency_ms = (time.perf_counter() - scored_at) * 1000
             ids = _new_ids(chunk.height)
-            table = _output_frame(chunk, predictor, labels, proba, ids, flags).to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(out_path, table.schema, compression="zstd")
-            else:
-                table = table.cast(writer.schema)
-            writer.write_table(table)
-            _log_chunk(ctx, chunk, predictor, labels, proba, ids, flags, latency_ms, revision)
+            if pending is not None:
+                pending.result()  # the previous chunk is written (its error surfaces here)
+            pending = pool.submit(write, chunk, (labels, proba, ids, flags), latency_ms)
             done += chunk.height
             flagged += int((flags.list.len() > 0).sum())
             read_bytes = min(size, read_bytes + chunk.estimated_size())
@@ -496,10 +509,13 @@ def _score(
             ctx.progress(
                 0.02 + 0.9 * min(fraction, 1.0), f"Scored {done:,} rows", data={"rows_done": done}
             )
+        if pending is not None:
+            pending.result()
     finally:
-        if writer is not None:
+        pool.shutdown(wait=True)  # a write in flight ends before the file is closed
+        for writer in writers:
             writer.close()
-    if writer is None:
+    if not writers:
         raise InvalidInput(f"'{filename}' has no rows to score.", details={"file": filename})
     ctx.progress(0.95, "Storing the output")
     blob = ctx.blobs.put_file(out_path)
