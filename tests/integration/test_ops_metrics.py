@@ -363,3 +363,22 @@ def test_every_dashboard_query_names_an_exported_metric(world: World) -> None:
             assert names, f"{path.name}: no metric in {expr!r}"
             unknown = names - exported
             assert not unknown, f"{path.name}: {sorted(unknown)} not exported (query {expr!r})"
+
+
+def test_an_unreadable_database_keeps_the_scrape_answering(tmp_path: Path) -> None:
+    container = build_container(
+        make_settings(tmp_path, f"sqlite:///{tmp_path / 'narrate.db'}"), with_executor=False
+    )
+    try:
+        collector = DatabaseCollector(container, cache_s=0)
+        # No schema yet: every query fails; the scrape still answers and says so.
+        families = {f.name: f for f in collector.collect()}
+        assert list(families) == ["narrate_metrics_database_up"]
+        assert families["narrate_metrics_database_up"].samples[0].value == 0
+        container.db.upgrade()
+        families = {f.name: f for f in collector.collect()}
+        assert families["narrate_metrics_database_up"].samples[0].value == 1
+        deployments = families["narrate_deployments"].samples
+        assert {s.labels["status"]: s.value for s in deployments} == {"active": 0, "deleted": 0}
+    finally:
+        container.close()

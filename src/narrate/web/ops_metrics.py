@@ -5,6 +5,7 @@ serving process, on the predict path) and figures read from the database at scra
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +17,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from narrate.bootstrap import Container
+from narrate.errors import StorageUnavailable
 from narrate.services.ops_metrics import OpsSnapshot, PsiCache, quantiles, read_snapshot
 
 __all__ = ["DatabaseCollector", "PredictionMetrics", "database_registry"]
+
+log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _QUANTILES = (0.5, 0.95)
@@ -169,16 +173,32 @@ class DatabaseCollector(Collector):
         self._read_at = -float("inf")
         self._families: list[GaugeMetricFamily] = []
         self._psi: PsiCache = {}
+        self._is_up = False
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """The cached families, read again once they are older than ``cache_s``."""
+        """The cached families, read again once they are older than ``cache_s``.
+
+        When the database cannot be read, the last figures read are kept (the HTTP and
+        prediction metrics must still be scraped) and ``narrate_metrics_database_up`` is 0.
+        """
         with self._lock:
             if time.monotonic() - self._read_at >= self.cache_s:
-                snap = read_snapshot(self.container, psi_cache=self._psi)
-                self._families = _families(snap)
+                try:
+                    snap = read_snapshot(self.container, psi_cache=self._psi)
+                except StorageUnavailable as exc:
+                    log.warning("database figures left out of /metrics: %s", exc.message)
+                    self._is_up = False
+                else:
+                    self._families, self._is_up = _families(snap), True
                 self._read_at = time.monotonic()
-            families = self._families
-        yield from families
+            families, is_up = self._families, self._is_up
+        up = GaugeMetricFamily(
+            "narrate_metrics_database_up",
+            "1 when the last read of the database figures succeeded, else 0 (then the "
+            "figures are the last ones read).",
+            value=float(is_up),
+        )
+        yield from [up, *families]
 
 
 def database_registry(app: FastAPI) -> CollectorRegistry:
