@@ -132,6 +132,26 @@ def test_ask_about_a_dataset_cites_only_facts_it_was_given(world: World) -> None
     assert "L1000" not in prompt
 
 
+def test_a_wide_dataset_describes_the_columns_the_question_names_first(
+    world: World, tmp_path: Path
+) -> None:
+    wide = pl.DataFrame({f"col_{i}": [float(i * 1000 + r) for r in range(50)] for i in range(50)})
+    path = tmp_path / "wide.csv"
+    wide.write_csv(path)
+    r = world.owner.post(f"{API}/datasets", files={"file": ("wide.csv", path.read_bytes())})
+    assert r.status_code == 201, r.text
+    world.use_llm()
+    world.llm.script(answer({"answer": "50 rows.", "citations": ["F1"]}))
+    r = _ask(world.owner, "datasets", r.json()["id"], "What is the mean of col_49?")
+    assert r.status_code == 200, r.text
+    prompt = world.llm.prompts()
+    assert "col_49: mean: 49024\n" in prompt  # 49,024.5: whole numbers from 1,000 up
+    assert "col_0: kind" in prompt
+    assert "col_23: kind" in prompt
+    assert "col_24: kind" not in prompt  # 25 columns: col_49, then col_0 ... col_23
+    assert "(only some of the 50 columns are listed)" in prompt
+
+
 def test_rows_are_sent_only_when_an_admin_allows_them(world: World, tmp_path: Path) -> None:
     """The same database through a process with NARRATE_LLM_ALLOW_ROWS=true."""
     world.use_llm()

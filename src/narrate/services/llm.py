@@ -16,11 +16,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import openai
 import pybreaker
-from openai.types.chat import ChatCompletionMessageParam
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -31,6 +29,12 @@ from tenacity import (
 
 from narrate.bootstrap import Container
 from narrate.services.llm_config import LlmEndpoint, llm_endpoint
+
+if TYPE_CHECKING:
+    # Imported when first used: ``openai`` takes about a second to import, and most
+    # installations never turn the LLM on.
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 __all__ = ["LlmFailed", "breaker_is_open", "chat_json", "llm_status"]
 
@@ -85,6 +89,8 @@ def llm_status(container: Container) -> dict[str, Any]:
 
 
 def _client(container: Container, endpoint: LlmEndpoint) -> openai.OpenAI:
+    import openai
+
     timeout = container.settings.llm_timeout_s
     key = (endpoint.base_url, endpoint.api_key, timeout)
     with _LOCK:
@@ -105,6 +111,8 @@ def _client(container: Container, endpoint: LlmEndpoint) -> openai.OpenAI:
 
 def _is_transient(exc: BaseException) -> bool:
     """429, 5xx, timeouts and connection errors may pass; anything else will not."""
+    import openai
+
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -113,6 +121,8 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return "the LLM did not answer in time"
     if isinstance(exc, openai.APIConnectionError):
@@ -137,7 +147,7 @@ def _complete(container: Container, endpoint: LlmEndpoint, messages: list[dict[s
         with attempt:
             response = client.chat.completions.create(
                 model=endpoint.model,
-                messages=cast(list[ChatCompletionMessageParam], messages),
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 temperature=0,
                 max_tokens=_MAX_TOKENS,
                 response_format={"type": "json_object"},
@@ -164,6 +174,8 @@ def chat_json(container: Container, messages: list[dict[str, str]]) -> dict[str,
     endpoint = llm_endpoint(container)
     if endpoint is None:
         raise LlmFailed("The LLM is off (no NARRATE_LLM_BASE_URL); this is the standard text.")
+    import openai
+
     breaker = _breaker(container)
     try:
         text = breaker.call(_complete, container, endpoint, messages)

@@ -100,7 +100,7 @@ def check_question(container: Container, question: str) -> str:
 def _prompt(ctx: Context, kind: str, question: str) -> list[dict[str, str]]:
     lines = [f"[{f['id']}] ({f['source']}) {f['name']}: {f['value']}" for f in ctx.facts]
     if ctx.columns_total > sum(1 for k in ctx.facts if k["name"].endswith(": kind")):
-        lines.append(f"(only the first columns of {ctx.columns_total} are listed)")
+        lines.append(f"(only some of the {ctx.columns_total} columns are listed)")
     body = f"Facts about this {kind}:\n" + "\n".join(lines)
     if ctx.rows:
         body += "\n\nA few raw rows (for illustration only):\n" + json.dumps(ctx.rows)
@@ -173,7 +173,7 @@ def ask(
             "The narratives and recommendations work without it.",
         )
     builder = dataset_context if context_kind == "dataset" else model_context
-    ctx = builder(container, owner, context_id)
+    ctx = builder(container, owner, context_id, cleaned)
     try:
         answer = chat_json(container, _prompt(ctx, context_kind, cleaned))
     except LlmFailed as exc:

@@ -25,8 +25,10 @@ from narrate.storage.sql.visibility import visible_dataset, visible_model_versio
 
 __all__ = ["MAX_COLUMNS", "SAMPLE_ROWS", "Context", "dataset_context", "model_context"]
 
-MAX_COLUMNS = 60
-"""Columns described in a prompt (the first ones of the profile); the rest are counted."""
+MAX_COLUMNS = 25
+"""Columns described in a prompt: those the question names first, then the profile's
+order; the rest are only counted. About 8 facts of about 12 tokens each per column keep
+a prompt under about 3,000 tokens (bench/llm.py), within a small local model's context."""
 SAMPLE_ROWS = 5
 _MAX_IMPORTANCES = 15
 _MAX_WARNINGS = 10
@@ -34,9 +36,10 @@ _NUMERIC_STATS = ("mean", "std", "min", "max")
 
 
 def _round(value: float) -> float | int:
-    """Four significant digits: what a person would say, and what the prompt shows."""
-    if float(value).is_integer():
-        return int(value)
+    """Whole numbers from 1,000 up, else four significant digits: what a person would say,
+    and what the prompt shows."""
+    if float(value).is_integer() or abs(value) >= 1000:
+        return round(value)
     return float(f"{value:.4g}")
 
 
@@ -83,7 +86,15 @@ def _column_facts(ctx: Context, column: dict[str, Any]) -> None:
             ctx.add(source, f"{name}: share of '{top['value']}'", float(top["share"]))
 
 
-def _profile_facts(ctx: Context, profile: dict[str, Any]) -> None:
+def _chosen_columns(columns: list[dict[str, Any]], question: str) -> list[dict[str, Any]]:
+    """Up to MAX_COLUMNS columns, those named in the question first (case-insensitive)."""
+    asked = question.lower()
+    named = [c for c in columns if str(c["name"]).lower() in asked]
+    rest = [c for c in columns if c not in named]
+    return (named + rest)[:MAX_COLUMNS]
+
+
+def _profile_facts(ctx: Context, profile: dict[str, Any], question: str) -> None:
     table = profile.get("table", {})
     for key in ("rows", "columns", "duplicate_rows"):
         if key in table:
@@ -96,14 +107,17 @@ def _profile_facts(ctx: Context, profile: dict[str, Any]) -> None:
             ctx.add("profile.target", f"target class '{item['value']}' share", item["share"])
     columns = list(profile.get("columns", {}).values())
     ctx.columns_total = len(columns)
-    for column in columns[:MAX_COLUMNS]:
+    for column in _chosen_columns(columns, question):
         _column_facts(ctx, column)
     for warning in (profile.get("warnings") or [])[:_MAX_WARNINGS]:
         ctx.add("profile.warnings", f"warning {warning['code']}", str(warning["message"]))
 
 
-def dataset_context(container: Container, owner: Owner, dataset_id: str) -> Context:
-    """The facts of a dataset's current version (visibility checked first).
+def dataset_context(
+    container: Container, owner: Owner, dataset_id: str, question: str = ""
+) -> Context:
+    """The facts of a dataset's current version (visibility checked first); columns the
+    question names are described first.
 
     Raises:
         NotFound: No such dataset for this caller, or it has no version.
@@ -116,7 +130,7 @@ def dataset_context(container: Container, owner: Owner, dataset_id: str) -> Cont
     if profile.get("pii"):
         profile = mask_profile(profile)
     ctx = Context()
-    _profile_facts(ctx, profile)
+    _profile_facts(ctx, profile, question)
     ctx.kind("profile_summary")
     if profile.get("narrative"):
         fact_id = ctx.add("profile.narrative", "data narrative", str(profile["narrative"]))
@@ -148,7 +162,12 @@ def _importances(container: Container, owner: Owner, mv_id: str) -> list[dict[st
     return list(body.get("columns") or [])[:_MAX_IMPORTANCES]
 
 
-def model_context(container: Container, owner: Owner, model_id: str) -> Context:
+def model_context(
+    container: Container,
+    owner: Owner,
+    model_id: str,
+    question: str = "",  # noqa: ARG001 - the same signature as dataset_context
+) -> Context:
     """The facts of a model's current version: metrics, baseline, importances, narrative.
 
     Raises:
