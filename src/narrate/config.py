@@ -218,6 +218,25 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest actuals request body (JSON or CSV upload) in MB (more: 413).",
     )
+    scheduler: bool = Field(
+        default=True,
+        description="Run the schedule scheduler in the server; with several server processes "
+        "on one database exactly one of them (the lease holder) fires schedules.",
+    )
+    scheduler_tick_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds between two scheduler ticks (lease renewal, due schedules, "
+        "finished runs and retries).",
+    )
+    scheduler_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long the scheduler lease lasts without renewal: when the leading "
+        "process dies, another takes over after this. Keep it a few ticks long.",
+    )
 
     encryption_key: str | None = Field(
         default=None,

@@ -239,6 +239,20 @@ EXEMPT: dict[tuple[str, str], str] = {
         "model is not); tests/integration/test_alerts_api.py checks owner, other analyst, "
         "admin, deleted rule and undeployed deployment for every one of these routes",
     ),
+    **dict.fromkeys(
+        (
+            ("GET", "/api/v1/schedules/{schedule_id}"),
+            ("PATCH", "/api/v1/schedules/{schedule_id}"),
+            ("DELETE", "/api/v1/schedules/{schedule_id}"),
+            ("POST", "/api/v1/schedules/{schedule_id}/pause"),
+            ("POST", "/api/v1/schedules/{schedule_id}/resume"),
+            ("POST", "/api/v1/schedules/{schedule_id}/run"),
+            ("GET", "/api/v1/schedules/{schedule_id}/runs"),
+        ),
+        "a schedule needs a deployment, and this module's model must stay deletable (a "
+        "deployed model is not); tests/integration/test_schedules_api.py checks owner, other "
+        "analyst, admin and deleted schedule for every one of these routes",
+    ),
 }
 
 _ID_PARAM = re.compile(r"\{[a-z_]*id\}")

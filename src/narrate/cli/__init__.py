@@ -257,3 +257,8 @@ app.command("performance")(_monitor.performance_command)
 from narrate.cli import recommend as _recommend  # noqa: E402
 
 app.command("recommend")(_recommend.recommend_command)
+
+from narrate.cli import schedules as _schedules  # noqa: E402
+
+app.add_typer(_schedules.schedules_app, name="schedules")
+app.command("drift")(_schedules.drift_command)

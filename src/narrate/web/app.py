@@ -23,7 +23,7 @@ from narrate.bootstrap import Container, build_container
 from narrate.config import Settings
 from narrate.errors import NarrateError
 from narrate.jobs.records import HEARTBEAT_INTERVAL_S
-from narrate.services import recovery
+from narrate.services import recovery, scheduler
 from narrate.web.api import (
     alerts,
     assistant,
@@ -39,6 +39,7 @@ from narrate.web.api import (
     monitor,
     recipes,
     recommend,
+    schedules,
     users,
 )
 from narrate.web.errors import install_error_handlers
@@ -156,6 +157,7 @@ def create_app(
         await asyncio.to_thread(_start_serving, c)
         sweeper = asyncio.create_task(_sweep_jobs(c))
         alert_checker = asyncio.create_task(_check_alerts(c))
+        await asyncio.to_thread(scheduler.start_scheduler, c)
         try:
             yield
         finally:
@@ -163,6 +165,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(scheduler.stop_scheduler, c)
             await asyncio.to_thread(_stop_serving, c)
             if owns_container:
                 c.close()
@@ -197,6 +200,7 @@ def create_app(
         recommend.router,
         monitor.router,
         alerts.router,
+        schedules.router,
         assistant.router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -48,6 +48,9 @@ __all__ = [
     "PredictionActual",
     "PredictionLogFile",
     "RevokedToken",
+    "Schedule",
+    "ScheduleRun",
+    "SchedulerLease",
     "StageChange",
     "User",
     "new_id",
@@ -510,3 +513,68 @@ class LlmConfig(Base):
     api_key_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     updated_by: Mapped[str | None] = mapped_column(String(32), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Schedule(OwnedMixin, Base):
+    """A cron schedule of one action on a deployment (the source of truth for the scheduler).
+
+    ``action`` is ``{"kind": "batch"|"drift"|"retrain", "deployment": name, ...}``;
+    ``enabled`` False means paused. ``next_run_at`` is the next fire time (UTC) computed
+    from ``cron`` in ``timezone``; the one leading scheduler fires it and moves it on.
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    cron: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    action: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deployment_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("deployments.id"), index=True, default=None
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    misfire_grace_s: Mapped[int] = mapped_column(Integer, default=3600)
+    max_retries: Mapped[int] = mapped_column(Integer, default=2)
+    retry_backoff_s: Mapped[int] = mapped_column(Integer, default=60)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, default=None)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ScheduleRun(Base):
+    """One attempt to run a schedule's action: the job it started and how it ended.
+
+    ``status``: ``pending`` (waiting for ``retry_at``), ``running`` (its job runs),
+    ``succeeded``, ``failed`` or ``missed`` (due while no scheduler ran, beyond the grace).
+    A retry is a new row with ``attempt`` + 1 for the same ``scheduled_for``.
+    """
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (Index("ix_schedule_runs_status", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    schedule_id: Mapped[str] = mapped_column(String(32), ForeignKey("schedules.id"), index=True)
+    owner_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"))
+    trigger: Mapped[str] = mapped_column(String(16), default="cron")
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SchedulerLease(Base):
+    """Who runs the one scheduler: a process holds the row while it renews ``expires_at``
+    (see docs/adr/0018-one-scheduler-by-lease.md)."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
