@@ -249,6 +249,13 @@ class Settings(BaseSettings):
         le=86_400,
         description="Seconds between two evaluations of every enabled alert rule by the server.",
     )
+    retrain_min_eval_rows: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        description="Fewest labelled predictions in a retrain run's evaluation window; a "
+        "deployment with fewer labelled predictions cannot be retrained (409).",
+    )
     webhook_allow_private: bool = Field(
         default=False,
         description="Admin setting: let alert webhooks reach private, loopback, link-local "

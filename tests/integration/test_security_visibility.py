@@ -253,6 +253,16 @@ EXEMPT: dict[tuple[str, str], str] = {
         "deployed model is not); tests/integration/test_schedules_api.py checks owner, other "
         "analyst, admin and deleted schedule for every one of these routes",
     ),
+    **dict.fromkeys(
+        (
+            ("GET", "/api/v1/retrain-runs/{run_id}"),
+            ("POST", "/api/v1/retrain-runs/{run_id}/promote"),
+            ("POST", "/api/v1/retrain-runs/{run_id}/reject"),
+        ),
+        "a retrain run needs a deployment, and this module's model must stay deletable (a "
+        "deployed model is not); tests/integration/test_retrain_api.py checks owner, other "
+        "analyst, admin and undeployed deployment for every one of these routes",
+    ),
 }
 
 _ID_PARAM = re.compile(r"\{[a-z_]*id\}")

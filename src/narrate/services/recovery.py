@@ -89,9 +89,39 @@ def _reconcile_drift_reports(s: Session, now: datetime) -> int:
     return changed
 
 
+def _reconcile_retrain_runs(s: Session, now: datetime) -> int:
+    """A retrain run still queued or running whose job is over (or was never recorded,
+    once older than the stale limit) is failed, saying so."""
+    from narrate.storage.sql.tables import RetrainRun
+
+    rows = s.execute(
+        select(RetrainRun, Job.status)
+        .outerjoin(Job, Job.id == RetrainRun.job_id)
+        .where(RetrainRun.status.in_(("queued", "running", "promoting")))
+    ).all()
+    changed = 0
+    for run, job_status in rows:
+        if run.status == "promoting":
+            if run.updated_at > now - timedelta(seconds=STALE_AFTER_S):
+                continue  # a promotion is being written right now
+            run.status = "awaiting_decision"  # the promotion did not finish: decide again
+            changed += 1
+            continue
+        if job_status is None and run.created_at > now - timedelta(seconds=STALE_AFTER_S):
+            continue  # its job may be created in a moment
+        if job_status is not None and job_status not in TERMINAL:
+            continue
+        run.status = "failed"
+        ended = job_status or "never started"
+        run.error = run.error or f"Its job ended ({ended}) before the run did."
+        changed += 1
+    return changed
+
+
 RECONCILERS: dict[str, Reconciler] = {
     "models": _reconcile_models,
     "drift_reports": _reconcile_drift_reports,
+    "retrain_runs": _reconcile_retrain_runs,
 }
 """Every table whose rows point at a job (a ``job_id`` column), by table name."""
 

@@ -39,6 +39,7 @@ from narrate.web.api import (
     monitor,
     recipes,
     recommend,
+    retrain,
     schedules,
     users,
 )
@@ -200,6 +201,7 @@ def create_app(
         recommend.router,
         monitor.router,
         alerts.router,
+        retrain.router,
         schedules.router,
         assistant.router,
     ):

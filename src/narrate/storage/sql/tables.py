@@ -47,6 +47,7 @@ __all__ = [
     "ModelVersion",
     "PredictionActual",
     "PredictionLogFile",
+    "RetrainRun",
     "RevokedToken",
     "Schedule",
     "ScheduleRun",
@@ -578,3 +579,45 @@ class SchedulerLease(Base):
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RetrainRun(OwnedMixin, Base):
+    """One turn of a deployment's retraining loop: a challenger trained on the newest
+    labelled data, scored against the champion on the same recent labelled window, and the
+    decision.
+
+    ``trigger`` is ``drift``, ``performance``, ``schedule`` or ``manual`` (``trigger_ref``:
+    the alert or schedule behind it); ``policy`` is ``refit`` or ``search``. ``status`` goes
+    ``queued → running → awaiting_decision → promoted | rejected`` (``failed`` when the job
+    fails); with ``auto_promote`` the job decides itself. ``metrics`` is ``{"champion":
+    {...}, "challenger": {...}}`` with ``metrics``/``intervals`` per side, both on the
+    rows of ``window_start..window_end``.
+    """
+
+    __tablename__ = "retrain_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"), index=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    trigger_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    policy: Mapped[str] = mapped_column(String(16), default="refit")
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(24), default="queued")
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    champion_version_id: Mapped[str] = mapped_column(String(32))
+    challenger_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    dataset_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    n_train_rows: Mapped[int | None] = mapped_column(Integer, default=None)
+    n_eval_rows: Mapped[int | None] = mapped_column(Integer, default=None)
+    metric: Mapped[str | None] = mapped_column(String(32), default=None)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    margin: Mapped[float] = mapped_column(Float, default=0.01)
+    auto_promote: Mapped[bool] = mapped_column(Boolean, default=False)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    narrative: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
