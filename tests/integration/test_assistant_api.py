@@ -1,7 +1,7 @@
 """The optional LLM over real HTTP: ask about a dataset and a model, reword a narrative,
 the status, and the admin configuration with its key sealed at rest.
 
-The app runs on a real SQLite file; the LLM is a small OpenAI-compatible server on
+The app runs on a real SQLite file and on PostgreSQL; the LLM is a small OpenAI-compatible server on
 loopback (tests/support/llm_server.py) reached through the real ``openai`` client. Each
 test sets the LLM configuration it needs first (admin PUT), so none depends on another.
 """
@@ -17,7 +17,7 @@ import httpx
 import polars as pl
 import pytest
 from sqlalchemy import text
-from tests.conftest import ADMIN_PASSWORD, SAMPLES, login, make_settings
+from tests.conftest import ADMIN_PASSWORD, SAMPLES, backend_url, login, make_settings
 from tests.support.api import train_quickly, upload_sample
 from tests.support.llm_server import FakeLlm, Reply, answer
 from tests.support.servers import AppServer
@@ -65,15 +65,17 @@ def _loans_csv(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     from narrate.web.app import create_app
 
     tmp: Path = tmp_path_factory.mktemp("assistant")
     llm = FakeLlm().start()
     settings = make_settings(
         tmp,
-        f"sqlite:///{tmp / 'narrate.db'}",
+        backend_url(request, tmp),
         llm_timeout_s=2.0,
         llm_backoff_s=0.01,
         llm_breaker_fail_max=1000,  # faults are tested in tests/unit/services/test_llm.py

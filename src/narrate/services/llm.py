@@ -14,6 +14,7 @@ The answer is only ever read as JSON text: nothing it contains is executed.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
@@ -38,17 +39,21 @@ if TYPE_CHECKING:
 
 __all__ = ["LlmFailed", "breaker_is_open", "chat_json", "llm_status"]
 
+log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 _MAX_WAIT_S = 30.0
 _MAX_TOKENS = 800
 
 
 class LlmFailed(Exception):
-    """The LLM was not used; ``note`` says why, for the user."""
+    """The LLM was not used; ``note`` says why, for the user (and the log: never the
+    prompt or the key)."""
 
-    def __init__(self, note: str) -> None:
+    def __init__(self, note: str, *, logged: bool = True) -> None:
         super().__init__(note)
         self.note = note
+        if logged:
+            log.warning("LLM not used: %s", note)
 
 
 def _breaker(container: Container) -> pybreaker.CircuitBreaker:
@@ -173,7 +178,9 @@ def chat_json(container: Container, messages: list[dict[str, str]]) -> dict[str,
     """
     endpoint = llm_endpoint(container)
     if endpoint is None:
-        raise LlmFailed("The LLM is off (no NARRATE_LLM_BASE_URL); this is the standard text.")
+        raise LlmFailed(
+            "The LLM is off (no NARRATE_LLM_BASE_URL); this is the standard text.", logged=False
+        )
     import openai
 
     breaker = _breaker(container)

@@ -5,6 +5,7 @@ a number."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,12 +109,16 @@ def test_429_then_success_is_retried(container: Container, llm: FakeLlm) -> None
     assert llm.attempts == 2
 
 
-def test_500_every_time_falls_back_after_three_attempts(container: Container, llm: FakeLlm) -> None:
+def test_500_every_time_falls_back_after_three_attempts_and_is_logged(
+    container: Container, llm: FakeLlm, caplog: pytest.LogCaptureFixture
+) -> None:
     llm.script(default=Reply(status=500))
-    out = reword(container, NARRATIVE)
+    with caplog.at_level(logging.WARNING, logger="narrate.services.llm"):
+        out = reword(container, NARRATIVE)
     assert out["source"] == "deterministic"
     assert "HTTP 500" in out["note"]
     assert llm.attempts == 3
+    assert [r.getMessage() for r in caplog.records] == [f"LLM not used: {out['note']}"]
 
 
 def test_a_client_error_is_not_retried(container: Container, llm: FakeLlm) -> None:

@@ -30,7 +30,7 @@ class FactIn(BaseModel):
     """One value a narrative uses."""
 
     name: str = Field(max_length=500)
-    value: float | int | str = Field(union_mode="left_to_right")
+    value: int | float | str
     source: str = Field(default="", max_length=500)
 
 
