@@ -296,11 +296,22 @@ def test_reword_with_the_llm_off_returns_the_text_with_a_note(world: World) -> N
     assert "LLM is off" in r.json()["note"]
 
 
-def test_reword_refuses_an_empty_text_naming_the_field(world: World) -> None:
-    r = world.owner.post(f"{API}/narratives/reword", json={"text": "", "facts": []})
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "", "facts": []}, "body.text"),
+        ({"text": "x" * 4001, "facts": []}, "body.text"),
+        ({"text": "ok", "facts": [{"name": "n", "value": 1}] * 101}, "body.facts"),
+    ],
+    ids=["empty", "too-long", "too-many-facts"],
+)
+def test_reword_refuses_a_bad_narrative_naming_the_field(
+    world: World, body: dict[str, Any], field: str
+) -> None:
+    r = world.owner.post(f"{API}/narratives/reword", json=body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "invalid_input"
-    assert "body.text" in r.json()["error"]["message"]
+    assert f"'{field}'" in r.json()["error"]["message"]
 
 
 def test_llm_configuration_is_for_admins_only(world: World) -> None:

@@ -22,8 +22,9 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["assistant"])
 
-_MAX_TEXT = 10_000
-_MAX_FACTS = 200
+# A narrative is a few sentences; the limits keep the route from being a general proxy.
+_MAX_TEXT = 4000
+_MAX_FACTS = 100
 
 
 class FactIn(BaseModel):
