@@ -343,4 +343,99 @@
       });
     });
   }
+
+  // ---- retraining ---------------------------------------------------------------------
+  // Runs newest first: status, champion vs challenger on the same window, the narrative,
+  // Promote / Reject while a run awaits a decision, and "Retrain now".
+  var RUN_LABELS = {
+    queued: "queued", running: "running", awaiting_decision: "awaiting decision",
+    promoting: "promoting", promoted: "promoted", rejected: "rejected", failed: "failed"
+  };
+  var RUN_LEVELS = { awaiting_decision: "level-medium", promoted: "level-none", failed: "level-high" };
+
+  function metricRow(label, side, metric) {
+    var tr = el("tr");
+    tr.appendChild(el("td", {}, label));
+    var value = side && side.metrics ? side.metrics[metric] : null;
+    var interval = side && side.intervals ? side.intervals[metric] : null;
+    tr.appendChild(el("td", { class: "num", "data-field": "score" }, fmt(value)));
+    tr.appendChild(el("td", { class: "num small" }, interval ? fmt(interval[0]) + "–" + fmt(interval[1]) : "—"));
+    return tr;
+  }
+
+  function runCard(run) {
+    var box = el("div", { class: "retrain-run", "data-run": run.retrain_run_id, "data-testid": "retrain-item" });
+    var head = el("p", {});
+    head.appendChild(badge(RUN_LABELS[run.status] || run.status, RUN_LEVELS[run.status] || "level-unknown"));
+    head.appendChild(document.createTextNode(" " + new Date(run.created_at).toLocaleString() + " · " + run.trigger + " · " + run.policy +
+      (run.decided_by ? " · decided by " + (run.decided_by === "auto" ? "the margin rule" : "a person") : "")));
+    box.appendChild(head);
+    if (run.metrics && run.metric) {
+      var table = el("table", { class: "table small", "data-testid": "retrain-metrics" });
+      var hr = el("tr");
+      ["", run.metric.replace("_", " "), "95% interval"].forEach(function (h) { hr.appendChild(el("th", {}, h)); });
+      var thead = el("thead"); thead.appendChild(hr); table.appendChild(thead);
+      var tbody = el("tbody");
+      tbody.appendChild(metricRow("Deployed (champion)", run.metrics.champion, run.metric));
+      tbody.appendChild(metricRow("Challenger", run.metrics.challenger, run.metric));
+      table.appendChild(tbody);
+      box.appendChild(table);
+    }
+    if (run.narrative) box.appendChild(el("p", { class: "narrative", "data-testid": "retrain-narrative" }, run.narrative.text));
+    if (run.error) box.appendChild(el("p", { class: "alert error" }, run.error));
+    if (canWrite && run.status === "awaiting_decision") {
+      var row = el("p", { class: "row" });
+      row.appendChild(decideButton(run, "promote", "Promote", "primary"));
+      row.appendChild(decideButton(run, "reject", "Reject", ""));
+      box.appendChild(row);
+    }
+    return box;
+  }
+
+  function decideButton(run, verb, label, cls) {
+    var b = el("button", { type: "button", class: cls, "data-testid": "retrain-" + verb }, label);
+    b.addEventListener("click", function () {
+      b.disabled = true;
+      var box = document.getElementById("retrain-error");
+      call("POST", "/api/v1/retrain-runs/" + run.retrain_run_id + "/" + verb, {}).then(function (r) {
+        if (r.status !== 200) { show(box, errorText(r.body, "The decision could not be recorded.")); b.disabled = false; }
+        loadRuns();
+      });
+    });
+    return b;
+  }
+
+  function loadRuns() {
+    call("GET", "/api/v1/deployments/" + enc(name) + "/retrain-runs?limit=10").then(function (r) {
+      var list = document.getElementById("retrain-runs");
+      if (!list) return;
+      list.textContent = "";
+      var items = r.status === 200 ? r.body.items || [] : [];
+      items.forEach(function (run) { list.appendChild(runCard(run)); });
+      document.getElementById("retrain-empty").hidden = items.length > 0;
+      var busy = items.some(function (run) { return run.status === "queued" || run.status === "running"; });
+      var bar = document.getElementById("retrain-progress");
+      if (bar) bar.hidden = !busy;
+      if (busy) setTimeout(loadRuns, 2000);
+    });
+  }
+  loadRuns();
+
+  var retrainForm = document.getElementById("retrain-form");
+  if (retrainForm) {
+    retrainForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var box = document.getElementById("retrain-error");
+      box.hidden = true;
+      var body = { policy: document.getElementById("retrain-policy").value };
+      if (document.getElementById("retrain-auto").checked) {
+        body.auto_promote = true;
+        body.margin = Number(document.getElementById("retrain-margin").value || 0);
+      }
+      call("POST", "/api/v1/deployments/" + enc(name) + "/retrain", body).then(function (r) {
+        if (r.status !== 202) { show(box, errorText(r.body, "The retrain run could not start.")); return; }
+        loadRuns();
+      });
+    });
+  }
 })();
