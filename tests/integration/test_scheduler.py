@@ -192,3 +192,27 @@ def test_failed_job_is_retried_with_backoff_until_retries_run_out(world: World) 
         (1, "failed", "cron"),
     ]
     assert len({r["scheduled_for"] for r in runs}) == 1
+
+
+def test_run_left_starting_by_a_dead_process_is_failed_as_interrupted(world: World) -> None:
+    from narrate.services.schedule_runs import STUCK_AFTER
+    from narrate.storage.sql.tables import ScheduleRun
+
+    item = world.schedule(cron="0 0 1 1 *")
+    created = datetime.fromisoformat(item["created_at"])
+    with world.container.db.session() as s:  # what a crash between two writes leaves
+        s.add(
+            ScheduleRun(
+                schedule_id=item["schedule_id"],
+                owner_id=world.owner_id,
+                scheduled_for=created,
+                status="starting",
+                created_at=created,
+            )
+        )
+    scheduler = _scheduler(world)
+    assert scheduler.tick(created + STUCK_AFTER - timedelta(seconds=1))["moved"] == 0
+    assert scheduler.tick(created + STUCK_AFTER + timedelta(seconds=1))["moved"] == 1
+    (run,) = world.runs(item["schedule_id"])
+    assert (run["status"], run["error"]["code"]) == ("failed", "interrupted")
+    assert run["message"].startswith("Interrupted: the server process handling this run stopped")

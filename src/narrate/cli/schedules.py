@@ -41,6 +41,30 @@ class _Deferred:
         """Nothing to release."""
 
 
+def _run_jobs(container: Any, deferred: _Deferred, *, quiet: bool) -> None:
+    """Run the submitted jobs here: with a progress bar, or quietly (``--json`` keeps
+    stdout for the JSON).
+
+    Raises:
+        NarrateError: a job failed (its error).
+    """
+    from narrate.cli.recipes import run_with_progress
+    from narrate.jobs.executors import run_job
+    from narrate.jobs.records import get_job
+
+    for job_id, entry in deferred.submitted:
+        if not quiet:
+            run_with_progress(container, job_id, entry)
+            continue
+        run_job(container.settings.model_dump_json(), job_id, entry)
+        job = get_job(container.db, job_id)
+        if job.status != "succeeded":
+            err = job.error or {}
+            raise NarrateError(
+                str(err.get("message", job.status)), code=str(err.get("code", "job_failed"))
+            )
+
+
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, default=str, sort_keys=True))
 
@@ -167,7 +191,6 @@ def schedules_run(
 ) -> None:
     """Run a schedule's action now, in this process, with a progress bar; the run is
     recorded in the schedule's history like one the server starts."""
-    from narrate.cli.recipes import run_with_progress
     from narrate.services import schedule_runs
 
     container, owner = local_container(data_dir, as_user)
@@ -175,11 +198,10 @@ def schedules_run(
     container.executor = deferred
     try:
         run = schedule_runs.run_now(container, owner, schedule_id)
-        for job_id, entry in deferred.submitted:
-            try:
-                run_with_progress(container, job_id, entry)
-            except NarrateError as exc:  # the run records the failure (and its retry)
-                typer.secho(f"The job failed: {exc.message}", fg="red", err=True)
+        try:
+            _run_jobs(container, deferred, quiet=as_json)
+        except NarrateError as exc:  # the run records the failure (and its retry)
+            typer.secho(f"The job failed: {exc.message}", fg="red", err=True)
         run = schedule_runs.settle_run(container, run["run_id"])
     except NarrateError as exc:
         raise fail(exc) from exc
@@ -234,7 +256,6 @@ def drift_command(
 ) -> None:
     """Compare a deployment's traffic in the last WINDOW with its training data (a drift
     report, with a progress bar), then print the narrative and the most drifted columns."""
-    from narrate.cli.recipes import run_with_progress
     from narrate.services import drift
 
     container, owner = local_container(data_dir, as_user)
@@ -242,8 +263,7 @@ def drift_command(
     container.executor = deferred
     try:
         started = drift.start_deployment_drift(container, owner, deployment, window=window)
-        for job_id, entry in deferred.submitted:
-            run_with_progress(container, job_id, entry)
+        _run_jobs(container, deferred, quiet=as_json)
         report = drift.get_report(container, owner, started["created_id"])
     except NarrateError as exc:
         raise fail(exc) from exc

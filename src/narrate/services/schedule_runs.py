@@ -29,6 +29,7 @@ from narrate.storage.sql.tables import Deployment, Job, Schedule, ScheduleRun, U
 from narrate.storage.sql.visibility import Owner, visible_deployment
 
 __all__ = [
+    "STUCK_AFTER",
     "fire_due",
     "follow_runs",
     "recompute_missing",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+STUCK_AFTER = timedelta(minutes=5)
+"""A run still ``starting`` or ``closing`` after this lost its process (a crash between
+two writes); the leader fails it so it does not look busy forever."""
 _MAX_COUNTED = 10_000
 """Most missed fire times counted one by one (a per-minute cron down for a week: 10,080)."""
 
@@ -359,6 +363,26 @@ def settle_run(container: Container, run_id: str) -> dict[str, Any]:
         return run_to_dict(run, job.status if job else None)
 
 
+def _fail_stuck(container: Container, now: datetime) -> int:
+    with container.db.session() as s:
+        done = s.execute(
+            update(ScheduleRun)
+            .where(
+                ScheduleRun.status.in_(("starting", "closing")),
+                ScheduleRun.created_at < now - STUCK_AFTER,
+            )
+            .values(
+                status="failed",
+                finished_at=now,
+                error={"code": "interrupted", "message": "The process handling it stopped."},
+                message="Interrupted: the server process handling this run stopped (e.g. a "
+                "restart) before it recorded the outcome; see the job, if any.",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(done, "rowcount", 0) or 0)
+
+
 def follow_runs(container: Container, now: datetime | None = None) -> int:
     """Close runs whose job ended and start retries that are due; return how many moved."""
     now = now or utcnow()
@@ -372,7 +396,7 @@ def follow_runs(container: Container, now: datetime | None = None) -> int:
         )
     for run_id, status, error, message in running:
         _close(container, run_id, status, error, message, now)
-    moved = len(running)
+    moved = len(running) + _fail_stuck(container, now)
     with container.db.session() as s:
         due = list(
             s.scalars(
