@@ -46,6 +46,13 @@ def _samples(base: str) -> list[tuple[str, dict[str, str], float]]:
     ]
 
 
+def _counted(base: str, metric: str) -> float:
+    """The sum of ``metric`` over the deployment's series in one scrape."""
+    return sum(
+        v for name, labels, v in _samples(base) if name == metric and labels["deployment"] == "mp"
+    )
+
+
 def _rows() -> list[list[dict[str, Any]]]:
     frame = pd.read_csv(SAMPLES / "credit_data.csv").drop(columns=[TARGET]).head(400)
     rows = [
@@ -105,33 +112,27 @@ def test_two_processes_sum_predictions_and_export_database_figures_once(tmp_path
                 batches = _rows()
                 sent += sum(pool.map(one, batches))
                 requests += len(batches)
+                time.sleep(1.5)  # counts reach the folder within a second
                 if len(_writers(metrics_dir, "narrate_predictions")) >= 2:
                     break
         assert len(_writers(metrics_dir, "narrate_predictions")) >= 2
 
+        # Each process moves its counts into the shared folder at least every second.
+        deadline = time.monotonic() + 10
+        while _counted(base, "narrate_predictions_total") != sent:
+            assert time.monotonic() < deadline, "the processes' counts never added up"
+            time.sleep(0.2)
         for _ in range(4):  # whichever process answers, the same sums
             samples = _samples(base)
-            counted = [
-                v
-                for name, labels, v in samples
-                if name == "narrate_predictions_total" and labels["deployment"] == "mp"
-            ]
-            assert sum(counted) == sent
-            latency = [
-                v
-                for name, labels, v in samples
-                if name == "narrate_prediction_request_seconds_count"
-                and labels["deployment"] == "mp"
-            ]
-            assert latency == [requests]
+            assert _counted(base, "narrate_predictions_total") == sent
+            assert _counted(base, "narrate_prediction_request_seconds_count") == requests
             # A database figure: one sample, the true count, not one per process.
             active = [
                 v
-                for n, lab, v in samples
-                if n == "narrate_deployments" and lab == {"status": "active"}
+                for name, labels, v in samples
+                if name == "narrate_deployments" and labels == {"status": "active"}
             ]
             assert active == [1.0]
-            time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

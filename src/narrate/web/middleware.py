@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from narrate.web.ops_metrics import PredictionMetrics
+from narrate.web.prediction_metrics import PredictionMetrics
 
 __all__ = [
     "HttpMetrics",

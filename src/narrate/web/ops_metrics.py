@@ -1,6 +1,6 @@
-"""Prometheus metrics for operators beyond HTTP: predictions per deployment (counted in the
-serving process, on the predict path) and figures read from the database at scrape time
-(drift, live performance, jobs, alerts, deployments). docs/monitor.md lists them all.
+"""Prometheus metrics for operators read from the database at scrape time (drift, live
+performance, jobs, alerts, deployments); the prediction counters of the serving process
+are in :mod:`narrate.web.prediction_metrics`. docs/monitor.md lists them all.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -20,64 +19,11 @@ from narrate.bootstrap import Container
 from narrate.errors import StorageUnavailable
 from narrate.services.ops_metrics import OpsSnapshot, PsiCache, quantiles, read_snapshot
 
-__all__ = ["DatabaseCollector", "PredictionMetrics", "database_registry"]
+__all__ = ["DatabaseCollector", "database_registry"]
 
 log = logging.getLogger(__name__)
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _QUANTILES = (0.5, 0.95)
-
-
-class PredictionMetrics:
-    """Rows answered, rows flagged and request latency per deployment.
-
-    Registered on the app's registry, so in multiprocess mode (``narrate serve --workers
-    N``) every process writes its counts to ``PROMETHEUS_MULTIPROC_DIR`` and a scrape sums
-    them. :meth:`observe` keeps the label children in a dict: after the first request of a
-    deployment and arm it is a dict look-up, two increments and one histogram observation.
-    """
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.rows = Counter(
-            "narrate_predictions",
-            "Rows answered by a deployment's predict route, by arm (primary or canary).",
-            ["deployment", "arm"],
-            registry=registry,
-        )
-        self.flagged = Counter(
-            "narrate_prediction_flagged",
-            "Rows answered with at least one input flag (unseen category, out of range, "
-            "missing value).",
-            ["deployment"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "narrate_prediction_request_seconds",
-            "Time a deployment's predict route took to answer (checks, scoring, logging).",
-            ["deployment"],
-            registry=registry,
-            buckets=_LATENCY_BUCKETS,
-        )
-        self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
-
-    def observe(self, deployment: str, body: dict[str, Any], seconds: float) -> None:
-        """Count one answered predict request (``body`` is the answer being sent)."""
-        key = (deployment, body["arm"])
-        children = self._children.get(key)
-        if children is None:
-            # Two threads may both get here; labels() returns the same children to both.
-            children = self._children[key] = (
-                self.rows.labels(*key),
-                self.flagged.labels(deployment),
-                self.latency.labels(deployment),
-            )
-        rows, flagged, latency = children
-        records = body["predictions"]
-        rows.inc(len(records))
-        n_flagged = sum(1 for r in records if r["flags"])
-        if n_flagged:
-            flagged.inc(n_flagged)
-        latency.observe(seconds)
 
 
 def _families(snap: OpsSnapshot) -> list[GaugeMetricFamily]:

@@ -139,6 +139,7 @@ async def metrics(request: Request) -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # `narrate serve --workers N`: every process writes its samples to that folder,
         # and whichever process answers sums them, so a scrape sees the whole server.
+        request.app.state.metrics.predictions.flush()  # this process's newest counts
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     # Drift, performance, jobs, alerts: read from the database by this process only (once
