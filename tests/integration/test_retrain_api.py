@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
+from sqlalchemy import select
 from tests.conftest import ADMIN_PASSWORD, SAMPLES, backend_url, login, make_settings
 from tests.support.api import train_lightgbm, wait_job
 from tests.support.servers import AppServer
 
 from narrate.bootstrap import Container, build_container
 from narrate.core.monitor.retrain import is_better
+from narrate.jobs.records import STALE_AFTER_S
 from narrate.services import datasets, users
-from narrate.storage.sql.tables import DatasetVersion, ModelVersion
+from narrate.storage.sql.tables import DatasetVersion, ModelVersion, utcnow
 from narrate.storage.sql.visibility import Owner
 
 API = "/api/v1"
@@ -358,3 +360,75 @@ def test_runs_are_visible_to_their_owner_and_admins_only(world: World) -> None:
     missing = world.owner.get(f"{API}/retrain-runs/{'0' * 32}")
     assert missing.status_code == 404
     assert missing.json()["error"]["details"] == {"retrain_run_id": "0" * 32}
+
+
+def test_search_policy_reruns_automl_within_the_budget(world: World) -> None:
+    name = world.deploy()
+    world.traffic(name, 100)
+    run = _retrain(world, name, policy="search", budget_s=15)
+    assert run["policy"] == "search" and run["budget_s"] == 15
+    assert run["status"] == "awaiting_decision"
+    assert run["n_eval_rows"] == 50 and run["n_train_rows"] == 50
+    with world.container.db.session() as s:
+        challenger = s.get(ModelVersion, run["challenger_version_id"])
+        assert challenger is not None
+        # A new search, with the champion's options: its own leaderboard and budget.
+        assert challenger.config["time_budget_s"] == 15
+        assert challenger.config["families"] == ["lightgbm"]
+        assert challenger.leaderboard
+        assert challenger.parent_version_id == world.mv_id
+        assert challenger.details["retrain_run_id"] == run["retrain_run_id"]
+    sides = run["metrics"]
+    assert set(sides["champion"]["metrics"]) == set(sides["challenger"]["metrics"])
+
+
+def test_a_second_run_while_one_is_under_way_is_refused(world: World) -> None:
+    name = world.deploy()
+    world.traffic(name, 60)
+    first = world.owner.post(f"{API}/deployments/{name}/retrain", json={})
+    assert first.status_code == 202, first.text
+    second = world.owner.post(f"{API}/deployments/{name}/retrain", json={})
+    run_id = first.json()["created_id"]
+    # A run reads the log, stores a version and fits a model: seconds, not milliseconds.
+    assert second.status_code == 409, second.text
+    assert second.json()["error"]["code"] == "retrain_running"
+    assert second.json()["error"]["details"]["retrain_run_id"] == run_id
+    assert wait_job(world.owner, first.json()["job_id"])["status"] == "succeeded"
+
+
+def test_a_run_left_by_a_dead_job_is_failed_by_the_sweep(world: World) -> None:
+    from narrate.services import recovery
+    from narrate.storage.sql.tables import Deployment, Job, RetrainRun
+
+    name = world.deploy()
+    c = world.container
+    with c.db.session() as s:
+        d = s.scalar(select(Deployment).where(Deployment.name == name))
+        assert d is not None
+        job = Job(owner_id=d.owner_id, kind="deployment.retrain", status="failed")
+        s.add(job)
+        s.flush()
+        running = RetrainRun(
+            owner_id=d.owner_id,
+            deployment_id=d.id,
+            champion_version_id=world.mv_id,
+            job_id=job.id,
+            status="running",
+        )
+        orphan = RetrainRun(
+            owner_id=d.owner_id, deployment_id=d.id, champion_version_id=world.mv_id
+        )
+        s.add_all([running, orphan])
+        s.flush()
+        running_id, orphan_id = running.id, orphan.id
+    recovery.recover_jobs(c)
+    assert world.owner.get(f"{API}/retrain-runs/{orphan_id}").json()["status"] == "queued"
+    out = world.owner.get(f"{API}/retrain-runs/{running_id}").json()
+    assert out["status"] == "failed"
+    assert out["error"] == "Its job ended (failed) before the run did."
+    # A run whose job was never recorded fails once it is older than the stale limit.
+    recovery.recover_jobs(c, now=utcnow() + timedelta(seconds=STALE_AFTER_S + 5))
+    assert world.owner.get(f"{API}/retrain-runs/{orphan_id}").json()["status"] == "failed"
+    # A new run can start after the failed ones.
+    world.traffic(name, 60)
+    assert _retrain(world, name)["status"] == "awaiting_decision"
