@@ -147,7 +147,10 @@ def test_schedules_bad_inputs_name_the_field(world: tuple[Path, str]) -> None:
     assert "minute hour" in bad.stderr
     no_version = _cli(data_dir, *base, "--cron", "0 6 * * *", check=False)
     assert no_version.exit_code == 2
-    assert "action.version_id is required for a 'batch' action" in no_version.stderr
+    assert (
+        "action.version_id (a dataset version) or action.path (s3://bucket/key) is required "
+        "for a 'batch' action"
+    ) in no_version.stderr.replace("\n", " ")
     kind = _cli(
         data_dir,
         "schedules",

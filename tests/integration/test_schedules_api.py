@@ -46,6 +46,7 @@ def test_create_answers_the_next_run_in_the_schedules_time_zone(world: World) ->
         "kind": "batch",
         "deployment": world.deployment,
         "version_id": world.version_id,
+        "path": None,
         "window": None,
     }
     assert (item["enabled"], item["paused"]) == (True, False)

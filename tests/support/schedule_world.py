@@ -75,12 +75,14 @@ class World:
 
 
 @contextmanager
-def schedule_world(database_url: str, tmp: Path) -> Iterator[World]:
-    """Build the world (see the module docstring)."""
+def schedule_world(database_url: str, tmp: Path, **extra: Any) -> Iterator[World]:
+    """Build the world (see the module docstring); ``extra`` settings win."""
     from narrate.web.app import create_app
 
     settings = make_settings(
-        tmp, database_url, prediction_log_flush_s=0.2, deploy_refresh_s=0.2, scheduler=False
+        tmp,
+        database_url,
+        **{"prediction_log_flush_s": 0.2, "deploy_refresh_s": 0.2, "scheduler": False, **extra},
     )
     container = build_container(settings)
     container.db.upgrade()

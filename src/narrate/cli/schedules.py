@@ -114,6 +114,10 @@ def schedules_add(
         str | None,
         typer.Option(help="batch: the dataset version to score; retrain: to refit on."),
     ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(help="batch: an s3://bucket/key object to score instead of a version."),
+    ] = None,
     window: Annotated[
         str | None, typer.Option(help="drift: the traffic window (default 7d).")
     ] = None,
@@ -130,7 +134,13 @@ def schedules_add(
     """Add a schedule; it fires in the running server (`narrate serve`)."""
     from narrate.services import schedules
 
-    action = {"kind": kind, "deployment": deployment, "version_id": version_id, "window": window}
+    action = {
+        "kind": kind,
+        "deployment": deployment,
+        "version_id": version_id,
+        "path": path,
+        "window": window,
+    }
     spec = {
         "cron": cron,
         "timezone": timezone,

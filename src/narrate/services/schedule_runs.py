@@ -16,6 +16,7 @@ of them if that one is at most ``misfire_grace_s`` old; otherwise nothing is sta
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,22 +91,31 @@ def start_action(
     from narrate.services.batch import start_batch
     from narrate.services.datasets import get_version
     from narrate.services.drift import start_deployment_drift
+    from narrate.services.schedule_inputs import fetch_s3
 
     with container.db.session() as s:
         deployment = visible_deployment(s, owner, action["deployment"])
         s.expunge(deployment)
     kind = action["kind"]
     if kind == "batch":
+        common = {
+            "deployment_id": deployment.id,
+            "deployment_name": deployment.name,
+            "owner_id": deployment.owner_id,
+            "caller": f"schedule:{schedule_id}",
+        }
+        if action.get("path"):
+            local, name = fetch_s3(container.settings, action["path"])
+            try:
+                started = start_batch(
+                    container, input_path=local, filename=name, version_id=None, **common
+                )
+            finally:
+                shutil.rmtree(local.parent, ignore_errors=True)
+            return str(started["job_id"])
         version = get_version(container, owner, action["version_id"])
         started = start_batch(
-            container,
-            deployment_id=deployment.id,
-            deployment_name=deployment.name,
-            owner_id=deployment.owner_id,
-            caller=f"schedule:{schedule_id}",
-            input_path=None,
-            filename=None,
-            version_id=version.id,
+            container, input_path=None, filename=None, version_id=version.id, **common
         )
         return str(started["job_id"])
     if kind == "drift":

@@ -8,7 +8,8 @@ all); a schedule whose deployment is undeployed is hidden with it.
 
 Actions (``action``):
 
-- ``{"kind": "batch", "deployment": name, "version_id": id}``: score a dataset version.
+- ``{"kind": "batch", "deployment": name, "version_id": id}``: score a dataset version;
+  or ``"path": "s3://bucket/key"``: score that object (:mod:`narrate.services.schedule_inputs`).
 - ``{"kind": "drift", "deployment": name, "window": "7d"}``: a drift report on the window.
 - ``{"kind": "retrain", "deployment": name, "version_id"?: id}``: retrain the deployed model
   (the retraining loop when installed, else a refit on the dataset's newest version).
@@ -152,6 +153,32 @@ def _version(s: Session, owner: Owner, version_id: str) -> None:
         ) from exc
 
 
+def _batch_input(s: Session, owner: Owner, action: dict[str, Any], clean: dict[str, Any]) -> None:
+    """A batch scores a dataset version (``version_id``) or an S3 object (``path``)."""
+    from narrate.services.schedule_inputs import check_s3_path
+
+    if action.get("path") is not None and action.get("version_id") is not None:
+        raise InvalidInput(
+            "Give action.version_id or action.path, not both.",
+            code="invalid_action",
+            details={"parameter": "action.path"},
+        )
+    if action.get("path") is not None:
+        clean["path"] = check_s3_path(str(action["path"]))
+        return
+    if action.get("version_id") is None:
+        raise InvalidInput(
+            "action.version_id (a dataset version) or action.path (s3://bucket/key) is "
+            "required for a 'batch' action.",
+            code="invalid_action",
+            details={"parameter": "action.version_id"},
+        )
+    version_id = _field(action, "version_id")
+    assert version_id is not None  # noqa: S101 - present above
+    _version(s, owner, version_id)
+    clean["version_id"] = version_id
+
+
 def check_action(s: Session, owner: Owner, action: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Validate an action against what the owner may use; return it cleaned and the
     deployment's id.
@@ -175,10 +202,7 @@ def check_action(s: Session, owner: Owner, action: dict[str, Any]) -> tuple[dict
     deployment = _deployment(s, owner, name)
     clean: dict[str, Any] = {"kind": kind, "deployment": deployment.name}
     if kind == "batch":
-        version_id = _field(action, "version_id")
-        assert version_id is not None  # noqa: S101 - required above
-        _version(s, owner, version_id)
-        clean["version_id"] = version_id
+        _batch_input(s, owner, action, clean)
     elif kind == "drift":
         window = _field(action, "window", required=False) or "7d"
         try:

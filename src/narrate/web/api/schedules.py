@@ -40,6 +40,12 @@ class ActionIn(BaseModel):
         description="batch: the dataset version to score (required); retrain: the version "
         "to refit on (default: the training dataset's newest version).",
     )
+    path: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="batch: an s3://bucket/key object to score instead of a dataset version "
+        "(read with the server's NARRATE_S3_* settings).",
+    )
     window: str | None = Field(
         default=None, max_length=16, description="drift: the traffic window, like '7d' (default)."
     )
@@ -51,6 +57,7 @@ class ActionOut(BaseModel):
     kind: Kind
     deployment: str
     version_id: str | None = None
+    path: str | None = None
     window: str | None = None
 
 
