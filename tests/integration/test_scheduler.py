@@ -216,3 +216,14 @@ def test_run_left_starting_by_a_dead_process_is_failed_as_interrupted(world: Wor
     (run,) = world.runs(item["schedule_id"])
     assert (run["status"], run["error"]["code"]) == ("failed", "interrupted")
     assert run["message"].startswith("Interrupted: the server process handling this run stopped")
+
+
+def test_a_week_of_missed_minutes_is_one_missed_run(world: World) -> None:
+    scheduler = _scheduler(world)
+    item = world.schedule(misfire_grace_s=30)
+    week_later = _due(item) + timedelta(days=7, seconds=45)
+    assert scheduler.tick(week_later)["fired"] == {"missed": 1}
+    (run,) = world.runs(item["schedule_id"])
+    assert run["status"] == "missed"
+    assert datetime.fromisoformat(run["scheduled_for"]) == _due(item) + timedelta(days=7)
+    assert f"+ (since {_due(item).isoformat()}) fire time(s) skipped" in run["message"]

@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
 """A run still ``starting`` or ``closing`` after this lost its process (a crash between
 two writes); the leader fails it so it does not look busy forever."""
-_MAX_COUNTED = 10_000
-"""Most missed fire times counted one by one (a per-minute cron down for a week: 10,080)."""
+_COUNT_SPAN = timedelta(hours=6)
+"""How far back due fire times are counted one by one."""
 
 
 # --- the actions --------------------------------------------------------------------------
@@ -256,16 +256,25 @@ def recompute_missing(container: Container, now: datetime | None = None) -> int:
         return len(rows)
 
 
-def _latest_due(row: Schedule, now: datetime) -> tuple[datetime, int]:
-    """The latest fire time at or before ``now`` from ``next_run_at`` on, and how many."""
+def _latest_due(row: Schedule, now: datetime) -> tuple[datetime, int, bool]:
+    """The latest fire time at or before ``now`` from ``next_run_at`` on, and how many fire
+    times came due: exact when they lie within the last :data:`_COUNT_SPAN`, else only that
+    tail is walked (a per-minute cron down for a week would be 10,080 steps) and the count
+    is a lower bound (the flag is False)."""
     assert row.next_run_at is not None  # noqa: S101 - selected as due
-    latest, count = row.next_run_at, 1
-    while count < _MAX_COUNTED:
+    first, exact, span = row.next_run_at, True, _COUNT_SPAN
+    while now - first > span:
+        tail = next_fire_time(row.cron, row.timezone, now - span - timedelta(seconds=1))
+        if tail is not None and tail <= now:
+            first, exact = tail, False
+            break
+        span *= 4  # a rare cron (monthly, yearly): look further back
+    latest, count = first, 1
+    while True:
         after = next_fire_time(row.cron, row.timezone, latest)
         if after is None or after > now:
-            break
+            return latest, count, exact
         latest, count = after, count + 1
-    return latest, count
 
 
 def _claim(container: Container, row: Schedule, latest: datetime, now: datetime) -> bool:
@@ -281,12 +290,14 @@ def _claim(container: Container, row: Schedule, latest: datetime, now: datetime)
 
 
 def _fire(container: Container, row: Schedule, now: datetime) -> str:
-    latest, count = _latest_due(row, now)
+    latest, count, exact = _latest_due(row, now)
     if not _claim(container, row, latest, now):
         return "skipped"
     late = (now - latest).total_seconds()
     if late > row.misfire_grace_s:
-        more = "+" if count >= _MAX_COUNTED else ""
+        more = (
+            "" if exact else f"+ (since {row.next_run_at.isoformat() if row.next_run_at else '?'})"
+        )
         _new_run(
             container,
             row,
@@ -299,7 +310,8 @@ def _fire(container: Container, row: Schedule, now: datetime) -> str:
             f"{count}{more} fire time(s) skipped.",
         )
         return "missed"
-    note = f"; coalesced {count} due fire times into this run" if count > 1 else ""
+    many = f"{count}" if exact else f"{count} or more"
+    note = f"; coalesced {many} due fire times into this run" if count > 1 else ""
     run_id = _new_run(container, row, latest, "cron", status="starting", message=f"Starting{note}")
     _start(container, run_id, now)
     return "fired"
