@@ -79,6 +79,12 @@ def _cast(values: pl.Series, dtype: pl.DataType) -> pl.Series:
     if dtype == pl.Boolean:
         text = values.str.to_lowercase()
         return text.replace_strict({"true": True, "false": False}, default=None)
+    if dtype.is_temporal():
+        parsed = values.str.to_datetime(strict=False, time_zone="UTC")
+        if dtype == pl.Date:
+            return parsed.dt.date()
+        zone = getattr(dtype, "time_zone", None)
+        return (parsed if zone else parsed.dt.replace_time_zone(None)).cast(dtype, strict=False)
     return values.cast(dtype, strict=False)
 
 
@@ -97,12 +103,13 @@ def training_rows(
         DataProblem: an actual that does not fit the target's type.
     """
     inputs = _inputs(frame, raw_columns)
-    actual = pl.Series(target, [orjson.loads(v) for v in frame["actual"].to_list()])
+    # As text first: actuals of one target may mix ints and floats (or labels and numbers).
+    values = [orjson.loads(v) for v in frame["actual"].to_list()]
+    actual = pl.Series(target, [None if v is None else str(v) for v in values], pl.String)
     out: dict[str, pl.Series] = {}
     for name, dtype in schema.items():
         if name == target:
-            text = actual.cast(pl.String) if actual.dtype != pl.String else actual
-            out[name] = _cast(text, dtype)
+            out[name] = _cast(actual, dtype)
             if out[name].null_count() > actual.null_count():
                 raise DataProblem(
                     f"Some actuals do not fit the target '{target}' ({dtype}).",
