@@ -172,7 +172,7 @@ def test_schedules_are_visible_to_their_owner_and_admins_only(world: World) -> N
     assert [i["schedule_id"] for i in world.admin.get(f"{API}/schedules").json()["items"]] == [sid]
     for method, path, body in routes:
         r = world.admin.request(method, path, json=body)
-        assert r.status_code in (200, 201, 204), f"{method} {path}: {r.text}"
+        assert r.status_code in (200, 202, 204), f"{method} {path}: {r.text}"
     r = world.owner.get(f"{API}/schedules/{sid}")
     assert r.status_code == 404
     assert r.json()["error"]["message"] == f"Schedule '{sid}' is deleted."
@@ -206,9 +206,10 @@ def test_run_now_starts_the_actions_job_and_records_it(world: World, kind: str) 
         action["window"] = "1d"
     item = world.schedule(action=action)
     r = world.owner.post(f"{API}/schedules/{item['schedule_id']}/run")
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     run = r.json()
     assert (run["status"], run["trigger"], run["attempt"]) == ("running", "manual", 1)
+    assert run["status_url"] == f"/api/v1/jobs/{run['job_id']}"
     assert run["message"] == f"Started {kind} job {run['job_id']}"
     done = _settled(world, run)
     assert done["status"] == "succeeded", done
@@ -225,7 +226,7 @@ def test_run_that_cannot_start_is_failed_with_the_reason_and_a_retry(world: Worl
         action={"kind": "drift", "deployment": world.quiet, "window": "1h"}, retry_backoff_s=30
     )
     r = world.owner.post(f"{API}/schedules/{item['schedule_id']}/run")
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     run = r.json()
     assert run["status"] == "failed"
     assert run["job_id"] is None

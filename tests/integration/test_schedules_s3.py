@@ -53,7 +53,7 @@ def test_scheduled_batch_scores_an_s3_object(world: World, tmp_path: Path) -> No
     item = _batch(world, f"s3://{BUCKET}/nightly/new.csv")
     assert item["action"]["path"] == f"s3://{BUCKET}/nightly/new.csv"  # type: ignore[index]
     r = world.owner.post(f"{API}/schedules/{item['schedule_id']}/run")
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     run = r.json()
     assert run["status"] == "running", run
     job = wait_job(world.owner, run["job_id"])

@@ -283,6 +283,7 @@ def run_to_dict(run: ScheduleRun, job_status: str | None = None) -> dict[str, An
         "status": run.status,
         "job_id": run.job_id,
         "job_status": job_status,
+        "status_url": f"/api/v1/jobs/{run.job_id}" if run.job_id else None,
         "retry_at": _iso(run.retry_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),

@@ -129,6 +129,7 @@ class RunOut(BaseModel):
     status: RunStatus
     job_id: str | None
     job_status: str | None
+    status_url: str | None = Field(description="Follow the job here (GET /api/v1/jobs/{id}).")
     retry_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -247,7 +248,7 @@ async def resume(schedule_id: str, principal: AnalystUser, services: Services) -
 
 @router.post(
     "/schedules/{schedule_id}/run",
-    status_code=201,
+    status_code=202,
     summary="Run a schedule's action now",
     response_model=RunOut,
     responses=errors(401, 403, 404),
