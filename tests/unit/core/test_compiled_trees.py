@@ -1,10 +1,10 @@
-"""Trees compiled to native code score exactly as the interpreted serving copy does.
+"""Trees compiled to native code score as the interpreted serving copy does.
 
 Real models (LightGBM, XGBoost, scikit-learn's forests and histogram boosting, and a
 soft-voting ensemble with a tree member) are trained on the samples, exported to the
 serving format, compiled with TL2cgen and a real C compiler, and compared with the same
-serving copy before compiling (to 1e-6, the same labels), on held-out rows, rows with unseen categories and rows
-with every value missing, for one row and for thousands.
+serving copy before compiling (to 1e-6, and the same labels) on held-out rows, rows with
+unseen categories and rows with every value missing, for one row and for thousands.
 """
 
 from __future__ import annotations
