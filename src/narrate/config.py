@@ -210,8 +210,7 @@ class Settings(BaseSettings):
     performance_min_rows: int = Field(
         default=100,
         ge=1,
-        description="Labelled predictions a window needs before a drop is called a "
-        "degradation.",
+        description="Labelled predictions a window needs before a drop is called a degradation.",
     )
     max_actuals_body_mb: int = Field(
         default=32,
