@@ -192,6 +192,12 @@ def test_failed_job_is_retried_with_backoff_until_retries_run_out(world: World) 
         (1, "failed", "cron"),
     ]
     assert len({r["scheduled_for"] for r in runs}) == 1
+    page = world.owner.get(f"{API}/schedules/{item['schedule_id']}/runs", params={"limit": 2})
+    assert (page.json()["total"], len(page.json()["items"])) == (3, 2)
+    assert page.json()["next"] == f"/api/v1/schedules/{item['schedule_id']}/runs?offset=2&limit=2"
+    last = world.owner.get(page.json()["next"]).json()
+    assert [r["attempt"] for r in last["items"]] == [1]
+    assert last["next"] is None
 
 
 def test_run_left_starting_by_a_dead_process_is_failed_as_interrupted(world: World) -> None:

@@ -54,3 +54,15 @@ def test_bad_cron_names_cron_and_the_problem(cron: str, says: str) -> None:
     assert caught.value.code == "invalid_cron"
     assert caught.value.details["parameter"] == "cron"
     assert says in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "timezone",
+    ["Mars/Olympus", "../../etc/passwd", "/etc/localtime", "UTC\x00", "Europe/"],
+    ids=["unknown", "traversal", "absolute", "nul", "folder"],
+)
+def test_bad_time_zone_names_timezone(timezone: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_cron("0 6 * * *", timezone)
+    assert caught.value.code == "invalid_timezone"
+    assert caught.value.details == {"parameter": "timezone", "value": timezone}
