@@ -233,3 +233,25 @@ def test_a_week_of_missed_minutes_is_one_missed_run(world: World) -> None:
     assert run["status"] == "missed"
     assert datetime.fromisoformat(run["scheduled_for"]) == _due(item) + timedelta(days=7)
     assert f"+ (since {_due(item).isoformat()}) fire time(s) skipped" in run["message"]
+
+
+def test_an_action_that_crashes_fails_the_run_with_a_reference(world: World) -> None:
+    """A stored action this version cannot read (edited by hand, or written by another
+    version) must not leave its run 'starting' or stop the tick."""
+    from sqlalchemy import update
+
+    from narrate.storage.sql.tables import Schedule
+
+    item = world.schedule(max_retries=0)
+    with world.container.db.session() as s:
+        s.execute(
+            update(Schedule)
+            .where(Schedule.id == item["schedule_id"])
+            .values(action={"kind": "batch", "deployment": world.deployment})
+        )
+    out = _scheduler(world).tick(_due(item) + timedelta(seconds=1))
+    assert out["fired"] == {"fired": 1}
+    (run,) = world.runs(item["schedule_id"])
+    assert (run["status"], run["error"]["code"]) == ("failed", "internal_error")
+    assert run["message"].startswith("Could not start: KeyError: 'version_id'")
+    assert len(run["error"]["details"]["reference"]) == 12

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -159,6 +160,16 @@ def _start(container: Container, run_id: str, now: datetime) -> None:
         job_id = start_action(container, owner, action, run.schedule_id)
     except NarrateError as exc:
         _attempt_failed(container, run_id, exc.to_dict(), f"Could not start: {exc.message}", now)
+        return
+    except Exception as exc:  # a bug: record it on the run, never leave it "starting"
+        reference = uuid.uuid4().hex[:12]
+        log.exception("schedule run %s could not start (reference %s)", run_id, reference)
+        error = {
+            "code": "internal_error",
+            "message": f"{type(exc).__name__}: {exc}",
+            "details": {"reference": reference},
+        }
+        _attempt_failed(container, run_id, error, f"Could not start: {error['message']}", now)
         return
     with container.db.session() as s:
         row = s.get(ScheduleRun, run_id)

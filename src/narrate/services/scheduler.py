@@ -162,6 +162,8 @@ class Scheduler:
 
     def start(self) -> Scheduler:
         """Start ticking in a background thread (the first tick runs at once)."""
+        # APScheduler logs every execution at INFO: one line per tick would flood the log.
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         aps = BackgroundScheduler(timezone=UTC)
         aps.add_job(
             self._tick_safely,
