@@ -432,3 +432,43 @@ def test_a_run_left_by_a_dead_job_is_failed_by_the_sweep(world: World) -> None:
     # A new run can start after the failed ones.
     world.traffic(name, 60)
     assert _retrain(world, name)["status"] == "awaiting_decision"
+
+
+def test_regression_deployment_is_judged_on_rmse_lower_is_better(world: World) -> None:
+    frame = pd.read_csv(SAMPLES / "hitters.csv").dropna(subset=["Salary"]).iloc[:200]
+    with world.container.db.session() as s:
+        alice = s.scalar(select(ModelVersion.owner_id).where(ModelVersion.id == world.mv_id))
+        assert alice is not None
+    dataset = datasets.ingest_file(
+        world.container, alice, SAMPLES / "hitters.csv", filename="hitters.csv"
+    )
+    datasets.update_dataset(world.container, Owner(alice), dataset["id"], target="Salary")
+    _, mv_id = train_lightgbm(world.owner, dataset["version"]["id"], "Salary")
+    name = "h-" + uuid.uuid4().hex[:10]
+    r = world.owner.post(f"{API}/deployments", json={"name": name, "model_version_id": mv_id})
+    assert r.status_code == 201, r.text
+    served: list[tuple[float, float]] = []
+    pairs = []
+    for chunk in np.array_split(np.arange(len(frame)), BATCHES):
+        part = frame.iloc[chunk]
+        rows = [
+            {k: (None if pd.isna(v) else v) for k, v in row.items() if k != "Salary"}
+            for row in part.to_dict(orient="records")
+        ]
+        answers = world.owner.post(f"{API}/deployments/{name}/predict", json={"rows": rows})
+        assert answers.status_code == 200, answers.text
+        for answer, truth in zip(answers.json()["predictions"], part["Salary"], strict=True):
+            served.append((float(answer["prediction"]), float(truth)))
+            pairs.append({"prediction_id": answer["prediction_id"], "actual": float(truth)})
+    r = world.owner.post(f"{API}/deployments/{name}/actuals", json={"actuals": pairs})
+    assert r.status_code == 200, r.text
+    run = _retrain(world, name, auto_promote=True, margin=0.0)
+    assert run["metric"] == "rmse" and run["n_eval_rows"] == 60
+    window = served[-60:]
+    expected = skm.root_mean_squared_error([t for _, t in window], [p for p, _ in window])
+    champion = run["metrics"]["champion"]["metrics"]["rmse"]
+    challenger = run["metrics"]["challenger"]["metrics"]["rmse"]
+    assert champion == pytest.approx(expected, rel=1e-5)
+    assert "(lower is better)" in run["narrative"]["text"]
+    # Lower RMSE wins: promoted exactly when the challenger's error is not higher.
+    assert run["status"] == ("promoted" if challenger <= champion else "rejected")
