@@ -472,3 +472,52 @@ def test_regression_deployment_is_judged_on_rmse_lower_is_better(world: World) -
     assert "(lower is better)" in run["narrative"]["text"]
     # Lower RMSE wins: promoted exactly when the challenger's error is not higher.
     assert run["status"] == ("promoted" if challenger <= champion else "rejected")
+
+
+def test_a_model_trained_on_a_recipe_version_retrains_from_raw_logged_inputs(
+    world: World,
+) -> None:
+    with world.container.db.session() as s:
+        version = s.get(DatasetVersion, world.dataset_version_id)
+        assert version is not None
+        dataset_id = version.dataset_id
+    recipe = {
+        "steps": [
+            {"step": "filter", "expression": "Age >= 20"},
+            {"step": "derive", "name": "ratio", "expression": "Amount / (Price + 1)"},
+            {"step": "scale", "columns": ["Amount"], "method": "standard"},
+            {"step": "encode", "columns": ["Home"], "method": "one_hot"},
+        ]
+    }
+    r = world.owner.post(f"{API}/datasets/{dataset_id}/recipes/apply", json=recipe)
+    assert r.status_code == 202, r.text
+    job = wait_job(world.owner, r.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    recipe_version = job["result"]["version_id"]
+    _, mv_id = train_lightgbm(world.owner, recipe_version, TARGET)
+    name = "rc-" + uuid.uuid4().hex[:10]
+    r = world.owner.post(f"{API}/deployments", json={"name": name, "model_version_id": mv_id})
+    assert r.status_code == 201, r.text
+    served = world.traffic(name, 200)  # raw credit_data rows: the recipe runs when serving
+    run = _retrain(world, name)
+    assert run["status"] == "awaiting_decision", run
+    assert run["n_train_rows"] == 140 and run["n_eval_rows"] == 60
+    champion = run["metrics"]["champion"]["metrics"]["roc_auc"]
+    assert champion == pytest.approx(_auc(world, served[-60:]), abs=1e-6)
+    with world.container.db.session() as s:
+        trained = s.get(DatasetVersion, run["dataset_version_id"])
+        parent = s.get(DatasetVersion, recipe_version)
+        assert trained is not None and parent is not None
+        # The logged rows went through the recipe: the new version has its columns.
+        assert trained.parent_version_id == recipe_version
+        assert trained.n_rows == parent.n_rows + 140
+        assert [c["name"] for c in trained.columns] == [c["name"] for c in parent.columns]
+    promoted = world.owner.post(f"{API}/retrain-runs/{run['retrain_run_id']}/promote")
+    assert promoted.status_code == 200, promoted.text
+    # The challenger takes raw rows, like the champion did.
+    answer = world.predict(name, world.shifted.iloc[140:200])
+    assert answer["model_version_id"] == run["challenger_version_id"]
+    truth = [t for _, t in served[-60:]]
+    rescored = _auc(world, list(zip(answer["predictions"], truth, strict=True)))
+    challenger = run["metrics"]["challenger"]["metrics"]["roc_auc"]
+    assert rescored == pytest.approx(challenger, abs=1e-6)

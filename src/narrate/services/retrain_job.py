@@ -137,6 +137,50 @@ def _run(ctx: JobContext) -> dict[str, Any]:
     )
 
 
+def _model_space_rows(
+    container: Container,
+    trained_on: DatasetVersion,
+    schema: pl.Schema,
+    target: str,
+    older: pl.DataFrame,
+) -> pl.DataFrame:
+    """Labelled log rows in the columns of the version the champion was trained on.
+
+    The log holds raw inputs (the upload's columns). When that version was made by recipes,
+    the rows go through the same fitted recipes the served pipeline starts with (in their
+    prediction mode: every row stays, training-only steps such as filters are skipped).
+    """
+    from narrate.core.recipes import RecipeTransformer
+    from narrate.services.training import _recipe_chain
+
+    chain, root = _recipe_chain(container, trained_on)
+    if not chain:
+        return training_rows(older, schema, target, [c for c in schema if c != target])
+    raw_schema = load_frame(container, root).schema
+    raw = training_rows(older, raw_schema, target, [c for c in raw_schema if c != target])
+    out = raw.to_pandas()
+    try:
+        for fitted in chain:
+            out = RecipeTransformer(fitted=fitted, for_prediction=True).fit(out).transform(out)
+    except (KeyError, ValueError) as exc:
+        raise InvalidState(
+            f"The logged inputs could not go through the recipes of version {trained_on.id}: {exc}",
+            code="retrain_recipes_failed",
+            details={"dataset_version_id": trained_on.id},
+        ) from exc
+    if target not in out.columns:
+        out[target] = raw[target].to_pandas().to_numpy()
+    moved = pl.from_pandas(out.reset_index(drop=True))
+    return pl.DataFrame(
+        [
+            moved[name].cast(dtype, strict=False)
+            if name in moved.columns
+            else pl.Series(name, [None] * moved.height, dtype=dtype)
+            for name, dtype in schema.items()
+        ]
+    )
+
+
 def _training_version(
     ctx: JobContext,
     container: Container,
@@ -146,20 +190,8 @@ def _training_version(
     older: pl.DataFrame,
 ) -> DatasetVersion:
     """The champion's training rows plus the older labelled rows, as a new version."""
-    from narrate.services.training import _recipe_chain
-
-    chain, _ = _recipe_chain(container, trained_on)
-    if chain:
-        raise InvalidState(
-            "The deployed model was trained on a version made by recipes; retraining such a "
-            "model on logged (raw) inputs is not supported yet.",
-            code="retrain_recipes_unsupported",
-            hint="Retrain it from the Train page on a new version of the data instead.",
-            details={"dataset_version_id": trained_on.id},
-        )
     base = load_frame(container, trained_on)
-    raw_columns = [c for c in base.columns if c != model.target]
-    added = training_rows(older, base.schema, model.target, raw_columns)
+    added = _model_space_rows(container, trained_on, base.schema, model.target, older)
     frame = pl.concat([base, added], how="vertical") if added.height else base
     with container.db.session() as s:
         dataset = s.get(Dataset, trained_on.dataset_id)
