@@ -21,6 +21,7 @@ Steps (each a job progress message):
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
@@ -317,7 +318,7 @@ def _finish(
         champion=champion,
         challenger=challenger,
         n_eval=n_eval,
-        recent_days=RECENT_DAYS,
+        recent_days=RECENT_DAYS if window[0] >= utcnow() - timedelta(days=RECENT_DAYS) else None,
         n_new_train=n_train,
         margin=run.margin,
         decision=decision,

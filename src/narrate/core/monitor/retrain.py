@@ -121,7 +121,7 @@ def describe_run(
     champion: float | None,
     challenger: float | None,
     n_eval: int,
-    recent_days: int,
+    recent_days: int | None,
     n_new_train: int,
     margin: float,
     decision: str | None,
@@ -133,7 +133,8 @@ def describe_run(
         champion: The champion's score on the window (None: not defined there).
         challenger: The challenger's score on the window.
         n_eval: Rows of the evaluation window.
-        recent_days: How far back the window reaches at most.
+        recent_days: How far back the window reaches at most, or None when it reaches
+            further (too few recent labelled cases): then it is "the newest" cases.
         n_new_train: Logged labelled rows added to the training data.
         margin: The margin the challenger must win by.
         decision: ``promote``, ``reject`` or None (a person decides).
@@ -142,6 +143,11 @@ def describe_run(
         ``{"text", "facts": [{"name", "value", "source"}]}``.
     """
     name = METRIC_NAMES.get(metric, metric)
+    cases = (
+        f"the last {recent_days} days' {n_eval:,} labelled cases"
+        if recent_days is not None
+        else f"the newest {n_eval:,} labelled cases"
+    )
     facts: list[dict[str, Any]] = [
         {"name": "n_eval_rows", "value": n_eval, "source": "n_eval_rows"},
         {"name": "n_new_train_rows", "value": n_new_train, "source": "n_train_rows"},
@@ -155,8 +161,8 @@ def describe_run(
     )
     if champion is None or challenger is None:
         text = (
-            f"{name} could not be computed for both models on the last {recent_days} days' "
-            f"{n_eval:,} labelled cases, so there is no winner; {learnt}"
+            f"{name[:1].upper()}{name[1:]} could not be computed for both models on {cases}, "
+            f"so there is no winner; {learnt}"
         )
         return {"text": text, "facts": facts}
     facts += [
@@ -165,8 +171,8 @@ def describe_run(
     ]
     direction = "lower" if metric in LOWER_IS_BETTER else "higher"
     head = (
-        f"The challenger scores {name} {_number(challenger)} vs {_number(champion)} on the last "
-        f"{recent_days} days' {n_eval:,} labelled cases ({direction} is better)"
+        f"The challenger scores {name} {_number(challenger)} vs {_number(champion)} on "
+        f"{cases} ({direction} is better)"
     )
     wins = is_better(metric, challenger, champion, margin)
     verdict = "wins" if wins else "does not win"

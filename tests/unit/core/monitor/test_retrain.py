@@ -127,3 +127,20 @@ def test_narrative_of_an_automatic_rejection_says_so() -> None:
     assert "does not win" in out["text"]
     assert "rejected automatically" in out["text"]
     assert "original training rows only" in out["text"]
+
+
+def test_narrative_of_a_window_reaching_past_the_recent_days_says_newest() -> None:
+    out = describe_run(
+        metric="accuracy",
+        champion=None,
+        challenger=0.7,
+        n_eval=50,
+        recent_days=None,
+        n_new_train=10,
+        margin=0.01,
+        decision=None,
+    )
+    assert out["text"].startswith(
+        "Accuracy could not be computed for both models on the newest 50 labelled cases"
+    )
+    assert "last" not in out["text"]
