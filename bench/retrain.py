@@ -70,7 +70,8 @@ def _run(n: int) -> dict[str, Any]:
         model_id = training.start_training(container, owner, dataset["id"], options)["model_id"]
         with container.db.session() as s:
             model = s.get(Model, model_id)
-            assert model is not None and model.current_version_id is not None
+            if model is None or model.current_version_id is None:
+                raise SystemExit("training stored no model version")
             mv_id = model.current_version_id
         deployments.create_deployment(container, owner, name="bench", model_version_id=mv_id)
         deployment_id = actuals.deployment_id_for(container, owner, "bench")
