@@ -4,7 +4,6 @@ with each action kind, and the run history with its jobs."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,13 +14,6 @@ from tests.support.api import wait_job
 from tests.support.schedule_world import API, World, schedule_world
 
 from narrate.services import schedule_runs
-
-#: The retraining loop's job when it is installed, else a refit of the deployed model.
-_RETRAIN_JOB = (
-    "deployment.retrain"
-    if importlib.util.find_spec("narrate.services.retrain") is not None
-    else "model.refit"
-)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -48,6 +40,10 @@ def test_create_answers_the_next_run_in_the_schedules_time_zone(world: World) ->
         "version_id": world.version_id,
         "path": None,
         "window": None,
+        "policy": None,
+        "auto_promote": None,
+        "margin": None,
+        "budget_s": None,
     }
     assert (item["enabled"], item["paused"]) == (True, False)
     assert (item["misfire_grace_s"], item["max_retries"]) == (3600, 2)
@@ -217,7 +213,11 @@ def test_run_now_starts_the_actions_job_and_records_it(world: World, kind: str) 
     listed = world.runs(item["schedule_id"])
     assert [(x["run_id"], x["job_status"]) for x in listed] == [(run["run_id"], "succeeded")]
     job = world.owner.get(f"{API}/jobs/{run['job_id']}").json()
-    expected = {"batch": "deployment.batch", "drift": "drift.report", "retrain": _RETRAIN_JOB}
+    expected = {
+        "batch": "deployment.batch",
+        "drift": "drift.report",
+        "retrain": "deployment.retrain",
+    }
     assert job["kind"] == expected[kind]
 
 
@@ -238,3 +238,48 @@ def test_run_that_cannot_start_is_failed_with_the_reason_and_a_retry(world: Worl
     assert (retry["status"], retry["attempt"], retry["trigger"]) == ("pending", 2, "retry")
     wait = datetime.fromisoformat(retry["retry_at"]) - datetime.fromisoformat(run["finished_at"])
     assert wait.total_seconds() == pytest.approx(30, abs=1)
+
+
+def test_retrain_action_starts_a_retrain_run_with_its_options(world: World) -> None:
+    action = {
+        "kind": "retrain",
+        "deployment": world.deployment,
+        "policy": "refit",
+        "auto_promote": True,
+        "margin": 0.5,
+    }
+    item = world.schedule(action=action)
+    run = world.owner.post(f"{API}/schedules/{item['schedule_id']}/run").json()
+    assert run["status"] == "running", run
+    wait_job(world.owner, run["job_id"])
+    r = world.owner.get(f"{API}/deployments/{world.deployment}/retrain-runs")
+    assert r.status_code == 200, r.text
+    (retrain,) = [x for x in r.json()["items"] if x["trigger_ref"] == item["schedule_id"]]
+    assert (retrain["trigger"], retrain["policy"]) == ("schedule", "refit")
+    assert (retrain["auto_promote"], retrain["margin"], retrain["job_id"]) == (
+        True,
+        0.5,
+        run["job_id"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "code"),
+    [
+        ({"policy": "guess"}, "body.action.policy", "invalid_input"),
+        ({"margin": -1}, "body.action.margin", "invalid_input"),
+        ({"version_id": "x"}, "action.version_id", "invalid_action"),
+        ({"window": "7d"}, "action.window", "invalid_action"),
+    ],
+    ids=["policy", "margin", "version", "window"],
+)
+def test_bad_retrain_options_are_422_naming_the_field(
+    world: World, extra: dict[str, Any], field: str, code: str
+) -> None:
+    action = {"kind": "retrain", "deployment": world.deployment, **extra}
+    r = world.owner.post(f"{API}/schedules", json={"cron": "0 6 * * *", "action": action})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == code
+    named = error["details"].get("parameter") or error["details"]["errors"][0]["location"]
+    assert named == field

@@ -111,8 +111,7 @@ def schedules_add(
     kind: Annotated[str, typer.Option(help="batch, drift or retrain.")],
     deployment: Annotated[str, typer.Option(help="The deployment's name.")],
     version_id: Annotated[
-        str | None,
-        typer.Option(help="batch: the dataset version to score; retrain: to refit on."),
+        str | None, typer.Option(help="batch: the dataset version to score.")
     ] = None,
     path: Annotated[
         str | None,
@@ -120,6 +119,18 @@ def schedules_add(
     ] = None,
     window: Annotated[
         str | None, typer.Option(help="drift: the traffic window (default 7d).")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(help="retrain: refit (default) or search.")] = None,
+    auto_promote: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-promote/--wait-for-decision",
+            help="retrain: promote when the challenger wins by --margin, or wait for a person.",
+            show_default=False,
+        ),
+    ] = None,
+    margin: Annotated[
+        float | None, typer.Option(help="retrain: the margin auto-promote needs.")
     ] = None,
     timezone: Annotated[str, typer.Option(help="IANA time zone of the cron.")] = "UTC",
     name: Annotated[str | None, typer.Option(help="A name to recognise it by.")] = None,
@@ -140,6 +151,9 @@ def schedules_add(
         "version_id": version_id,
         "path": path,
         "window": window,
+        "policy": policy,
+        "auto_promote": auto_promote,
+        "margin": margin,
     }
     spec = {
         "cron": cron,

@@ -31,6 +31,7 @@ from narrate.storage.sql.tables import Deployment, Job, Schedule, ScheduleRun, U
 from narrate.storage.sql.visibility import Owner, visible_deployment
 
 __all__ = [
+    "RETRAIN_OPTIONS",
     "STUCK_AFTER",
     "fire_due",
     "follow_runs",
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
 """A run still ``starting`` or ``closing`` after this lost its process (a crash between
 two writes); the leader fails it so it does not look busy forever."""
+RETRAIN_OPTIONS = ("policy", "auto_promote", "margin", "budget_s")
+"""What a ``retrain`` action may set of the retrain run (see ``start_retrain``)."""
 _COUNT_SPAN = timedelta(hours=6)
 """How far back due fire times are counted one by one."""
 
@@ -58,27 +61,15 @@ def _retrain(
     action: dict[str, Any],
     schedule_id: str,
 ) -> str:
-    """Start the retraining loop (:mod:`narrate.services.retrain`: refit, compare, wait for
-    a decision) when it is installed, else a refit of the deployed model's pipeline."""
-    import importlib
-    import importlib.util
+    """Start a run of the retraining loop (:mod:`narrate.services.retrain`: refit or search
+    on the newest labelled traffic, champion vs challenger, then a decision)."""
+    from narrate.services.retrain import start_retrain
 
-    if importlib.util.find_spec("narrate.services.retrain") is not None:
-        start_retrain = getattr(
-            importlib.import_module("narrate.services.retrain"), "start_retrain", None
-        )
-        if start_retrain is not None:
-            started = start_retrain(
-                container, owner, deployment.name, "schedule", trigger_ref=schedule_id
-            )
-            return str(started["job_id"])
-    from narrate.services.models import start_refit
-    from narrate.storage.sql.tables import ModelVersion
-
-    with container.db.session() as s:
-        mv = s.get(ModelVersion, deployment.model_version_id)
-        model_id = mv.model_id if mv is not None else ""
-    return str(start_refit(container, owner, model_id, action.get("version_id"))["job_id"])
+    options = {k: action[k] for k in RETRAIN_OPTIONS if action.get(k) is not None}
+    started = start_retrain(
+        container, owner, deployment.name, "schedule", trigger_ref=schedule_id, **options
+    )
+    return str(started["job_id"])
 
 
 def start_action(

@@ -11,8 +11,8 @@ Actions (``action``):
 - ``{"kind": "batch", "deployment": name, "version_id": id}``: score a dataset version;
   or ``"path": "s3://bucket/key"``: score that object (:mod:`narrate.services.schedule_inputs`).
 - ``{"kind": "drift", "deployment": name, "window": "7d"}``: a drift report on the window.
-- ``{"kind": "retrain", "deployment": name, "version_id"?: id}``: retrain the deployed model
-  (the retraining loop when installed, else a refit on the dataset's newest version).
+- ``{"kind": "retrain", "deployment": name, "policy"?, "auto_promote"?, "margin"?,
+  "budget_s"?}``: a run of the retraining loop (``trigger: "schedule"``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from narrate.bootstrap import Container
 from narrate.errors import InvalidInput, NotFound
+from narrate.services.schedule_actions import ACTION_KINDS, check_action
 from narrate.storage.sql.tables import Deployment, Schedule, ScheduleRun, utcnow
-from narrate.storage.sql.visibility import Owner, visible_dataset_version, visible_deployment
+from narrate.storage.sql.visibility import Owner
 
 __all__ = [
     "ACTION_KINDS",
@@ -47,7 +48,6 @@ __all__ = [
     "visible_schedule",
 ]
 
-ACTION_KINDS = ("batch", "drift", "retrain")
 MAX_CRON_CHARS = 120
 _CRON_HINT = (
     "Use five fields, minute hour day-of-month month day-of-week, like '0 6 * * *' "
@@ -112,111 +112,6 @@ def next_fire_time(cron: str, timezone: str, after: datetime) -> datetime | None
     start = after.replace(microsecond=0) + timedelta(seconds=1)
     fire = trigger.get_next_fire_time(None, start)
     return fire.astimezone(UTC) if fire is not None else None
-
-
-# --- checking an action -------------------------------------------------------------------
-
-
-def _field(action: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = action.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(
-            f"action.{name} is required for a '{action.get('kind')}' action.",
-            code="invalid_action",
-            details={"parameter": f"action.{name}"},
-        )
-    return value.strip()
-
-
-def _deployment(s: Session, owner: Owner, name: str) -> Deployment:
-    try:
-        return visible_deployment(s, owner, name)
-    except NotFound as exc:
-        raise InvalidInput(
-            f"action.deployment '{name}' is not a deployment you can use.",
-            code="unknown_deployment",
-            hint="List yours with GET /api/v1/deployments.",
-            details={"parameter": "action.deployment", "value": name},
-        ) from exc
-
-
-def _version(s: Session, owner: Owner, version_id: str) -> None:
-    try:
-        visible_dataset_version(s, owner, version_id)
-    except NotFound as exc:
-        raise InvalidInput(
-            f"action.version_id '{version_id}' is not a dataset version you can use.",
-            code="unknown_version",
-            details={"parameter": "action.version_id", "value": version_id},
-        ) from exc
-
-
-def _batch_input(s: Session, owner: Owner, action: dict[str, Any], clean: dict[str, Any]) -> None:
-    """A batch scores a dataset version (``version_id``) or an S3 object (``path``)."""
-    from narrate.services.schedule_inputs import check_s3_path
-
-    if action.get("path") is not None and action.get("version_id") is not None:
-        raise InvalidInput(
-            "Give action.version_id or action.path, not both.",
-            code="invalid_action",
-            details={"parameter": "action.path"},
-        )
-    if action.get("path") is not None:
-        clean["path"] = check_s3_path(str(action["path"]))
-        return
-    if action.get("version_id") is None:
-        raise InvalidInput(
-            "action.version_id (a dataset version) or action.path (s3://bucket/key) is "
-            "required for a 'batch' action.",
-            code="invalid_action",
-            details={"parameter": "action.version_id"},
-        )
-    version_id = _field(action, "version_id")
-    assert version_id is not None  # noqa: S101 - present above
-    _version(s, owner, version_id)
-    clean["version_id"] = version_id
-
-
-def check_action(s: Session, owner: Owner, action: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Validate an action against what the owner may use; return it cleaned and the
-    deployment's id.
-
-    Raises:
-        InvalidInput: naming ``action.kind``, ``action.deployment``, ``action.version_id``
-            or ``action.window``.
-    """
-    from narrate.services.drift import parse_window
-
-    kind = action.get("kind")
-    if kind not in ACTION_KINDS:
-        raise InvalidInput(
-            f"action.kind '{kind}' is not an action Narrate schedules; use one of "
-            f"{', '.join(ACTION_KINDS)}.",
-            code="invalid_action",
-            details={"parameter": "action.kind", "value": kind},
-        )
-    name = _field(action, "deployment")
-    assert name is not None  # noqa: S101 - required above
-    deployment = _deployment(s, owner, name)
-    clean: dict[str, Any] = {"kind": kind, "deployment": deployment.name}
-    if kind == "batch":
-        _batch_input(s, owner, action, clean)
-    elif kind == "drift":
-        window = _field(action, "window", required=False) or "7d"
-        try:
-            parse_window(window)
-        except InvalidInput as exc:
-            exc.details["parameter"] = "action.window"
-            raise
-        clean["window"] = window
-    else:
-        version_id = _field(action, "version_id", required=False)
-        if version_id is not None:
-            _version(s, owner, version_id)
-            clean["version_id"] = version_id
-    return clean, deployment.id
 
 
 # --- records ------------------------------------------------------------------------------

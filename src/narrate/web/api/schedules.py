@@ -37,8 +37,7 @@ class ActionIn(BaseModel):
     version_id: str | None = Field(
         default=None,
         max_length=64,
-        description="batch: the dataset version to score (required); retrain: the version "
-        "to refit on (default: the training dataset's newest version).",
+        description="batch: the dataset version to score (or give path).",
     )
     path: str | None = Field(
         default=None,
@@ -48,6 +47,20 @@ class ActionIn(BaseModel):
     )
     window: str | None = Field(
         default=None, max_length=16, description="drift: the traffic window, like '7d' (default)."
+    )
+    policy: Literal["refit", "search"] | None = Field(
+        default=None, description="retrain: refit the deployed pipeline (default) or search."
+    )
+    auto_promote: bool | None = Field(
+        default=None,
+        description="retrain: promote when the challenger wins by margin (default: wait for "
+        "a person's decision).",
+    )
+    margin: float | None = Field(
+        default=None, ge=0, le=1000, description="retrain: the margin auto-promote needs."
+    )
+    budget_s: float | None = Field(
+        default=None, ge=1, le=86_400, description="retrain: time budget of a search."
     )
 
 
@@ -59,6 +72,10 @@ class ActionOut(BaseModel):
     version_id: str | None = None
     path: str | None = None
     window: str | None = None
+    policy: Literal["refit", "search"] | None = None
+    auto_promote: bool | None = None
+    margin: float | None = None
+    budget_s: float | None = None
 
 
 class ScheduleIn(BaseModel):
