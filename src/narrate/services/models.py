@@ -192,6 +192,7 @@ def _evaluation_body(container: Container, evaluation_id: str) -> dict[str, Any]
         "id": ev.id,
         "kind": ev.kind,
         "narrative": ev.narrative,
+        "narrative_facts": body.get("narrative_facts", []),
         "dataset_version_id": ev.dataset_version_id,
     }
 
@@ -241,7 +242,7 @@ def evaluate_on_version(
     Raises:
         InvalidInput: the version lacks the target or a feature column.
     """
-    from narrate.core.narrative.model import describe_model
+    from narrate.core.narrative.model import model_narrative
 
     with container.db.session() as s:
         m = visible_model(s, owner, model_id)
@@ -278,10 +279,11 @@ def evaluate_on_version(
             code="incompatible_data",
             details={"version_id": dataset_version_id},
         ) from exc
-    narrative = describe_model(
+    told = model_narrative(
         {**mv.details, "leaderboard": mv.leaderboard, "n_train": 0, "n_holdout": body["n_rows"]},
         body,
     )
+    narrative, body["narrative_facts"] = told["text"], told["facts"]
     blob = container.blobs.put_bytes(json.dumps(body, allow_nan=False).encode())
     with container.db.session() as s:
         ev = Evaluation(

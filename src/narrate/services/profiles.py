@@ -11,7 +11,7 @@ import polars as pl
 from narrate.core.data.pii import detect_pii, mask_profile
 from narrate.core.data.profile import profile_frame
 from narrate.core.data.quality import find_warnings
-from narrate.core.narrative.data import describe_dataset
+from narrate.core.narrative.data import dataset_narrative
 from narrate.errors import Forbidden
 
 __all__ = ["build_profile", "present_profile"]
@@ -20,7 +20,8 @@ __all__ = ["build_profile", "present_profile"]
 def build_profile(
     df: pl.DataFrame, kinds: dict[str, Any], *, name: str, target: str | None
 ) -> dict[str, Any]:
-    """Profile a frame and attach quality warnings, PII findings and a narrative.
+    """Profile a frame and attach quality warnings, PII findings and a narrative
+    (``narrative``, its text, and ``narrative_facts``, the facts behind its numbers).
 
     The target shapes the target summary, the leakage and class-imbalance warnings and
     the narrative, so the profile is built again whenever the target changes.
@@ -30,7 +31,9 @@ def build_profile(
     warnings = find_warnings(profile, target=target, pii=pii)
     profile["warnings"] = warnings
     profile["pii"] = pii
-    profile["narrative"] = describe_dataset(profile, warnings, pii, name=name, target=target)
+    narrative = dataset_narrative(profile, warnings, pii, name=name, target=target)
+    profile["narrative"] = narrative["text"]
+    profile["narrative_facts"] = narrative["facts"]
     return profile
 
 
@@ -65,4 +68,22 @@ def present_profile(data: bytes, *, owner_id: str, viewer_id: str, reveal: bool 
     profile = json.loads(data)
     if not profile.get("pii"):
         return data
-    return json.dumps(mask_profile(profile)).encode()
+    masked = mask_profile(profile)
+    if "narrative_facts" in masked:
+        masked["narrative_facts"] = _masked_facts(masked)
+    return json.dumps(masked).encode()
+
+
+def _masked_facts(masked: dict[str, Any]) -> list[dict[str, Any]]:
+    """The narrative's facts that the masked narrative still shows.
+
+    Masking rewrites raw personal values in the narrative's text (a class value, a value
+    quoted in a warning); a text fact holding such a value is no longer in the masked
+    text, so it is left out. Numbers and names that the text still shows are kept.
+    """
+    text = str(masked.get("narrative") or "")
+    return [
+        fact
+        for fact in masked.get("narrative_facts") or []
+        if not isinstance(fact.get("value"), str) or fact["value"] in text
+    ]

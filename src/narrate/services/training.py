@@ -34,7 +34,7 @@ from narrate.core.automl.config import FAMILIES, ImbalanceStrategy
 from narrate.core.automl.results import ProgressUpdate, TrainResult
 from narrate.core.automl.scoring import DEFAULT_METRICS, METRICS, get_metric
 from narrate.core.evaluation import evaluate
-from narrate.core.narrative.model import describe_model
+from narrate.core.narrative.model import describe_model, model_narrative
 from narrate.core.text import check_plain_text
 from narrate.errors import InvalidInput, NotFound
 from narrate.jobs.context import JobCancelled, JobContext
@@ -375,6 +375,11 @@ def save_model_version(
     target = str((summary.get("config") or {}).get("target") or "")
     serving = serving_artifact(container, artifact, raw_sample(container, version, target), task)
     signature = input_signature(container, version, target)
+    # The facts behind the narrative's numbers, kept beside it (additive keys) when the
+    # narrative is the one describe_model writes for these inputs.
+    told = model_narrative(summary, evaluation)
+    facts = told["facts"] if told["text"] == narrative else []
+    evaluation = {**evaluation, "narrative_facts": facts}
     eval_blob = container.blobs.put_bytes(json.dumps(evaluation, allow_nan=False).encode())
     threshold = (summary.get("threshold") or {}).get("threshold")
     lead = summary.get("leaderboard") or [{}]
@@ -404,6 +409,7 @@ def save_model_version(
                 **{k: v for k, v in summary.items() if k not in {"leaderboard", "config"}},
                 "serving": serving,
                 "signature": signature,
+                "narrative_facts": facts,
             },
             library_versions=summary.get("library_versions", {}),
             seed=int(summary.get("seed", 0)),
@@ -490,6 +496,7 @@ def model_version_to_dict(mv: ModelVersion) -> dict[str, Any]:
         "size_bytes": mv.size_bytes,
         "stage": mv.stage,
         "narrative": mv.narrative,
+        "narrative_facts": (mv.details or {}).get("narrative_facts", []),
         "created_at": mv.created_at.isoformat(),
     }
 
