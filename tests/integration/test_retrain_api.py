@@ -212,6 +212,7 @@ def test_retraining_loop_end_to_end_shift_alert_retrain_promote_rollback(world: 
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["status"] == "promoted"
     assert promoted.json()["decided_by"] == run["owner_id"]  # alice decided
+    assert promoted.json()["narrative"]["text"].endswith("Promoted by alice: looks right.")
     deployment = _deployment(world, name)
     assert deployment["model_version_id"] == run["challenger_version_id"]
     revisions = world.owner.get(f"{API}/deployments/{name}/revisions").json()["items"]
@@ -247,6 +248,7 @@ def test_reject_keeps_the_champion_and_records_who_and_why(world: World) -> None
     out = r.json()
     assert out["status"] == "rejected" and out["decision"] == "reject"
     assert out["reason"] == "too noisy" and out["decided_at"] is not None
+    assert out["narrative"]["text"].endswith("Rejected by alice: too noisy.")
     assert _deployment(world, name)["model_version_id"] == world.mv_id
     promote = world.owner.post(f"{API}/retrain-runs/{run['retrain_run_id']}/promote")
     assert promote.status_code == 409

@@ -23,7 +23,7 @@ from narrate.jobs.records import create_job
 from narrate.services.deployments import update_deployment
 from narrate.services.retrain_data import count_labelled
 from narrate.services.retrain_job import RETRAIN_ENTRY
-from narrate.storage.sql.tables import Alert, Deployment, RetrainRun, utcnow
+from narrate.storage.sql.tables import Alert, Deployment, RetrainRun, User, utcnow
 from narrate.storage.sql.visibility import Owner, visible_deployment
 
 __all__ = [
@@ -384,5 +384,13 @@ def _record(
             model = s.get(Model, mv.model_id) if mv is not None else None
             if model is not None:
                 model.current_version_id = mv.id if mv is not None else model.current_version_id
+        if decided_by != "auto" and run.narrative:
+            # The question the narrative asked now has its answer, in the same record.
+            user = s.get(User, decided_by)
+            who = user.username if user is not None else decided_by
+            verb = "Promoted" if decision == "promote" else "Rejected"
+            why = f": {reason}" if reason else ""
+            text = f"{run.narrative.get('text', '')} {verb} by {who}{why}."
+            run.narrative = {**run.narrative, "text": text}
         s.flush()
         return run_dict(run, d.name)
