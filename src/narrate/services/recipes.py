@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from narrate.bootstrap import Container
 from narrate.core.data.types import apply_type_overrides
+from narrate.core.narrative.recipe import describe_recipe_impact, frame_summary
 from narrate.core.recipes import (
     FittedRecipe,
     Recipe,
@@ -287,8 +288,18 @@ def apply_recipe_job(ctx: JobContext) -> dict[str, Any]:
     )
     # the data makes this report reach the database (and read the cancel flag) now
     ctx.progress(0.88, "Saving the new version", {"rows": out.height, "columns": out.width})
-    new = _store_result(container, dataset, version, out, fitted, created_by=ctx.owner_id)
-    return {"dataset_id": dataset.id, "version_id": new["id"], "reused": new["reused"]}
+    impact = describe_recipe_impact(
+        fitted.recipe.to_dict()["steps"], frame_summary(frame), frame_summary(out)
+    )
+    new = _store_result(
+        container, dataset, version, out, fitted, created_by=ctx.owner_id, impact=impact
+    )
+    return {
+        "dataset_id": dataset.id,
+        "version_id": new["id"],
+        "reused": new["reused"],
+        "recipe_impact": (new.get("source") or {}).get("recipe_impact", impact),
+    }
 
 
 def _kinds_from(version: DatasetVersion, out: pl.DataFrame) -> dict[str, Any]:
@@ -308,8 +319,12 @@ def _store_result(
     fitted: FittedRecipe,
     *,
     created_by: str,
+    impact: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store ``out`` as a child of ``parent``, or reuse the child that already holds it.
+
+    ``impact`` (the recipe-impact narrative) is kept in the new version's
+    ``source["recipe_impact"]``.
 
     The Parquet file is written and hashed once, by ``store_version``. When a sibling
     version already has that content hash (same parent + same recipe), the new row is
@@ -337,6 +352,7 @@ def _store_result(
                 recipe=fitted.recipe.model_dump(mode="json"),
                 fitted_recipe=json.loads(fitted.model_dump_json()),
                 note=f"Recipe of {len(fitted.recipe.steps)} step(s) applied",
+                source={"recipe_impact": impact} if impact is not None else None,
             )
         finally:
             ds.target = kept_target

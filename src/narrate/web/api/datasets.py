@@ -298,8 +298,12 @@ def versions(dataset_id: str, principal: CurrentUser, services: Services) -> dic
 
 @router.get("/versions/{version_id}", summary="One version")
 def get_version(version_id: str, principal: CurrentUser, services: Services) -> dict[str, Any]:
-    """A version's metadata, columns, warnings and recipe."""
-    return svc.version_to_dict(svc.get_version(services, Owner.of(principal), version_id))
+    """A version's metadata, columns, warnings and recipe; ``recipe_impact``
+    (``{"text", "facts"}``, what the recipe did to the parent) for versions made by
+    applying a recipe, null otherwise."""
+    out = svc.version_to_dict(svc.get_version(services, Owner.of(principal), version_id))
+    out["recipe_impact"] = (out.get("source") or {}).get("recipe_impact")
+    return out
 
 
 @router.get("/versions/{version_id}/download", summary="Download a version")
