@@ -72,6 +72,19 @@ def test_retraining_loop_end_to_end_shift_alert_retrain_promote_rollback(world: 
     low, high = run["metrics"]["champion"]["intervals"]["roc_auc"]
     assert low <= champion <= high
     challenger = run["metrics"]["challenger"]["metrics"]["roc_auc"]
+    # Every step is in the job's history, the narrative last.
+    events = world.owner.get(f"{API}/jobs/{run['job_id']}").json()["events"]
+    steps = [e["data"]["retrain_step"] for e in events if "retrain_step" in (e["data"] or {})]
+    assert steps == ["read", "split", "train", "score", "record", "narrative"]
+    said = {
+        e["data"]["retrain_step"]: e["message"]
+        for e in events
+        if "retrain_step" in (e["data"] or {})
+    }
+    assert said["split"] == (
+        "The newest 180 labelled cases evaluate; 420 older ones join the training data"
+    )
+    assert said["narrative"] == run["narrative"]["text"]
     assert run["narrative"]["text"].startswith(
         f"The challenger scores ROC AUC {challenger:.3f} vs {champion:.3f} on the last 30 "
         "days' 180 labelled cases"

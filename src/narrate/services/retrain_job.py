@@ -72,6 +72,11 @@ def retrain_job(ctx: JobContext) -> dict[str, Any]:
         raise
 
 
+def _step(ctx: JobContext, fraction: float, step: str, message: str) -> None:
+    """Report one step of the run; with its name as data, so it is never thinned out."""
+    ctx.progress(fraction, message, data={"retrain_step": step})
+
+
 def _load(ctx: JobContext) -> tuple[RetrainRun, ModelVersion, Model, DatasetVersion]:
     with ctx.db.session() as s:
         run = s.get(RetrainRun, ctx.params["run_id"])
@@ -91,7 +96,7 @@ def _load(ctx: JobContext) -> tuple[RetrainRun, ModelVersion, Model, DatasetVers
 def _run(ctx: JobContext) -> dict[str, Any]:
     container = Container(ctx.settings, ctx.db, ctx.blobs)
     run, champion, model, trained_on = _load(ctx)
-    ctx.progress(0.05, "Reading the labelled predictions")
+    _step(ctx, 0.05, "read", "Reading the labelled predictions")
     labelled = labelled_log(container, run.deployment_id)
     minimum = ctx.settings.retrain_min_eval_rows
     if labelled.height < minimum:
@@ -104,15 +109,17 @@ def _run(ctx: JobContext) -> dict[str, Any]:
     split = split_by_time(labelled["at"].dt.epoch("us").to_numpy(), utcnow(), min_eval_rows=minimum)
     window = labelled[split.evaluate]
     older = labelled[split.train]
-    ctx.progress(
+    _step(
+        ctx,
         0.1,
+        "split",
         f"The newest {window.height:,} labelled cases evaluate; {older.height:,} older ones "
         "join the training data",
     )
     version = _training_version(ctx, container, run, model, trained_on, older)
-    ctx.progress(0.3, f"Training the challenger ({run.policy})")
+    _step(ctx, 0.3, "train", f"Training the challenger ({run.policy})")
     challenger_id = _challenger(ctx, container, run, champion, model, version)
-    ctx.progress(0.8, "Scoring champion and challenger on the same window")
+    _step(ctx, 0.8, "score", "Scoring champion and challenger on the same window")
     target = deployment_target(container, run.deployment_id)
     sides = {
         "champion": score_window(container, champion.id, window, target),
@@ -125,7 +132,7 @@ def _run(ctx: JobContext) -> dict[str, Any]:
         metrics[side] = {"model_version_id": ids[side], "metrics": points, "intervals": intervals}
     shared = set(metrics["champion"]["metrics"]) & set(metrics["challenger"]["metrics"])
     metric = primary_metric(target.task, sorted(shared))
-    ctx.progress(0.95, "Recording the comparison")
+    _step(ctx, 0.95, "record", "Recording the comparison")
     return _finish(
         ctx,
         container,
@@ -330,7 +337,7 @@ def _finish(
         row.window_start, row.window_end = window
         row.n_eval_rows, row.n_train_rows = n_eval, n_train
         row.status = "awaiting_decision"
-    ctx.progress(0.97, narrative["text"])
+    _step(ctx, 0.97, "narrative", narrative["text"])
     if decision is not None:
         owner = Owner(ctx.owner_id, bool(ctx.params.get("is_admin")))
         why = (
