@@ -35,3 +35,8 @@ def test_applying_a_recipe_shows_its_impact(page: Any, server: AppServer, tmp_pa
     assert "'Assets' is now median-filled" in text
     hover = impact.get_attribute("title") or ""
     assert "rows removed = 381 (parent.n_rows - version.n_rows)" in hover
+    # the lineage table shows it under the recipe version's steps; the upload has none
+    listed = page.locator("#lineage-table [data-testid=version-impact]")
+    listed.first.wait_for()
+    assert listed.count() == 1
+    assert listed.first.inner_text() == text

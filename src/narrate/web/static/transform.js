@@ -326,7 +326,9 @@
         tr.appendChild(el("td", {}, n.label + (n.is_current ? " (working)" : "")));
         tr.appendChild(el("td", {}, n.type === "model" ? "—" : String(n.n_rows)));
         tr.appendChild(el("td", {}, n.type === "model" ? "—" : String(n.n_columns)));
-        tr.appendChild(el("td", {}, edge ? edge.steps.join(" → ") : n.note));
+        var made = el("td", {}, edge ? edge.steps.join(" → ") : n.note);
+        if (n.type !== "model") showImpact(made, n.id);
+        tr.appendChild(made);
         var td = el("td");
         if (n.type === "model") {
           td.appendChild(el("a", { href: "/stages/evaluate?model=" + n.model_id }, "Evaluate"));
@@ -338,6 +340,26 @@
         tr.appendChild(td);
         tbody.appendChild(tr);
       });
+    });
+  }
+
+  // What the recipe that made a version did (its recipe_impact), under its steps; the
+  // facts behind the numbers on hover. Versions list once per lineage load.
+  var impacts = null;
+  function showImpact(cell, id) {
+    if (impacts === null) {
+      impacts = api("GET", "/api/v1/datasets/" + datasetId + "/versions").then(function (r) {
+        var byId = {};
+        ((r.status === 200 && r.body.items) || []).forEach(function (v) { byId[v.id] = (v.source || {}).recipe_impact; });
+        return byId;
+      });
+    }
+    impacts.then(function (byId) {
+      var impact = byId[id];
+      if (!impact) return;
+      var p = el("p", { "class": "small muted", "data-testid": "version-impact" }, impact.text);
+      p.title = "Facts behind this text:\n" + impact.facts.map(function (f) { return f.name + " = " + f.value + " (" + f.source + ")"; }).join("\n");
+      cell.appendChild(p);
     });
   }
 
