@@ -30,6 +30,7 @@ from tests.support.retrain import (
 )
 
 from narrate.core.monitor.retrain import is_better
+from narrate.errors import NotFound
 from narrate.jobs.records import STALE_AFTER_S
 from narrate.storage.sql.tables import DatasetVersion, ModelVersion, utcnow
 
@@ -314,3 +315,33 @@ def test_a_run_left_by_a_dead_job_is_failed_by_the_sweep(world: World) -> None:
     # A new run can start after the failed ones.
     world.traffic(name, 60)
     assert run_retrain(world, name)["status"] == "awaiting_decision"
+
+
+def test_a_failing_job_marks_its_run_failed_with_the_reason(world: World) -> None:
+    from narrate.jobs.context import JobContext
+    from narrate.services.retrain_job import retrain_job
+    from narrate.storage.sql.tables import Deployment, Job, RetrainRun
+
+    name = world.deploy()
+    c = world.container
+    with c.db.session() as s:
+        d = s.scalar(select(Deployment).where(Deployment.name == name))
+        assert d is not None
+        job = Job(owner_id=d.owner_id, kind="deployment.retrain", status="running")
+        s.add(job)
+        s.flush()
+        run = RetrainRun(
+            owner_id=d.owner_id, deployment_id=d.id, champion_version_id="0" * 32, job_id=job.id
+        )
+        s.add(run)
+        s.flush()
+        run_id, job_id, owner_id = run.id, job.id, d.owner_id
+    ctx = JobContext(job_id, owner_id, {"run_id": run_id}, c.settings, c.db, c.blobs)
+    with pytest.raises(NotFound):
+        retrain_job(ctx)
+    out = world.owner.get(f"{API}/retrain-runs/{run_id}").json()
+    assert out["status"] == "failed"
+    assert out["error"] == "The champion model version or its training data is gone."
+    decide = world.owner.post(f"{API}/retrain-runs/{run_id}/promote")
+    assert decide.status_code == 409
+    assert decide.json()["error"]["details"] == {"retrain_run_id": run_id, "status": "failed"}
