@@ -49,6 +49,12 @@ def _headline(result: dict[str, Any], evaluation: dict[str, Any], facts: _Facts)
     metric = evaluation["primary_metric"]
     entry = evaluation["metrics"][metric]
     target = facts.add("target", str(evaluation["target"]), "evaluation.target")
+    n_rows = facts.add("held-out rows", int(evaluation["n_rows"]), "evaluation.n_rows")
+    if entry.get("value") is None:
+        return [
+            f"The best model ({name}) predicts {target}, but its {glossary.label(metric)} "
+            f"is not defined on these {n_rows:,} rows (they hold one class only)."
+        ]
     value = facts.add(
         metric, glossary.rounded(metric, entry["value"]), f"evaluation.metrics.{metric}.value"
     )
@@ -65,13 +71,12 @@ def _headline(result: dict[str, Any], evaluation: dict[str, Any], facts: _Facts)
             f"evaluation.metrics.{metric}.ci_high",
         )
         interval = f" ({glossary.say(metric, low)}–{glossary.say(metric, high)})"
-    n_rows = facts.add("held-out rows", int(evaluation["n_rows"]), "evaluation.n_rows")
     sentences = [
         f"The best model ({name}) predicts {target} with {glossary.label(metric)} "
         f"{glossary.say(metric, value)}{interval} on {n_rows:,} held-out rows."
     ]
     explained = facts.add(f"meaning of {metric}", glossary.gloss(metric), f"glossary.{metric}")
-    sentences.append(f"{explained} ({glossary.term(metric).direction}).")
+    sentences.append(f"{explained[:1].upper()}{explained[1:]} ({glossary.term(metric).direction}).")
     naive = (evaluation.get("baseline") or {}).get(metric)
     if naive is not None:
         base = facts.add(
@@ -139,7 +144,8 @@ def _overfitting(result: dict[str, Any], evaluation: dict[str, Any], facts: _Fac
             f"evaluation.metrics.{metric}.value",
         )
         return (
-            f"It scored {glossary.say(metric, cv_said)} in cross-validation but "
+            f"Its {glossary.label(metric)} was {glossary.say(metric, cv_said)} in "
+            "cross-validation but "
             f"{glossary.say(metric, hold_said)} on held-out rows, so it may be overfitting; "
             "expect results closer to the held-out figure."
         )

@@ -132,7 +132,7 @@ def test_overfitting_gap_is_a_caveat(credit: Trained) -> None:
     board = copy.deepcopy(result["leaderboard"])
     board[0]["cv_score_mean"] = min(1.0, evaluation["metrics"]["roc_auc"]["value"] + 0.15)
     told = _grounded({**result, "leaderboard": board, "metric": "roc_auc"}, evaluation)
-    assert "so it may be overfitting" in told["text"]
+    assert "Its ROC AUC was " in told["text"] and "so it may be overfitting" in told["text"]
 
 
 def test_worse_than_baseline_is_a_caveat(hitters: Trained) -> None:
@@ -166,6 +166,22 @@ def test_threshold_fairness_cancel_and_refit_sentences_are_grounded(credit: Trai
     assert "Recall is 0.42 for 'widow'" in text
     assert "No large gaps were found across 'Home'." in text
     assert "stopped early" in text and "refitted on all labelled rows" in text
+
+
+def test_multiclass_model_is_glossed_and_grounded() -> None:
+    result, evaluation = _fit(_sample("penguins"), "species")
+    told = _grounded(result, evaluation)
+    metric = evaluation["primary_metric"]
+    said = glossary.gloss(metric)
+    assert f"{said[:1].upper()}{said[1:]} ({glossary.term(metric).direction})." in told["text"]
+
+
+def test_an_undefined_score_is_said_without_a_number(credit: Trained) -> None:
+    result, evaluation = credit
+    undefined = copy.deepcopy(evaluation)
+    undefined["metrics"]["roc_auc"] = {"value": None, "ci_low": None, "ci_high": None}
+    told = _grounded(result, undefined)
+    assert f"ROC AUC is not defined on these {evaluation['n_rows']:,} rows" in told["text"]
 
 
 def test_a_changed_number_is_caught(credit: Trained) -> None:
