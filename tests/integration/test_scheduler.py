@@ -224,6 +224,34 @@ def test_run_left_starting_by_a_dead_process_is_failed_as_interrupted(world: Wor
     assert run["message"].startswith("Interrupted: the server process handling this run stopped")
 
 
+def test_the_recovery_sweep_fails_a_running_run_whose_job_was_never_recorded(
+    world: World,
+) -> None:
+    from narrate.jobs.records import STALE_AFTER_S
+    from narrate.services.recovery import recover_jobs
+    from narrate.storage.sql.tables import ScheduleRun
+
+    item = world.schedule(cron="0 0 1 1 *")
+    started = datetime.fromisoformat(item["created_at"])
+    with world.container.db.session() as s:  # a job id whose row never made it
+        s.add(
+            ScheduleRun(
+                schedule_id=item["schedule_id"],
+                owner_id=world.owner_id,
+                scheduled_for=started,
+                status="running",
+                job_id="0" * 32,
+                started_at=started,
+                created_at=started,
+            )
+        )
+    recover_jobs(world.container, now=started + timedelta(seconds=STALE_AFTER_S - 1))
+    assert world.runs(item["schedule_id"])[0]["status"] == "running"  # may appear yet
+    recover_jobs(world.container, now=started + timedelta(seconds=STALE_AFTER_S + 1))
+    (run,) = world.runs(item["schedule_id"])
+    assert (run["status"], run["error"]["code"]) == ("failed", "interrupted")
+
+
 def test_a_week_of_missed_minutes_is_one_missed_run(world: World) -> None:
     scheduler = _scheduler(world)
     item = world.schedule(misfire_grace_s=30)

@@ -27,7 +27,7 @@ from narrate.bootstrap import Container
 from narrate.errors import NarrateError
 from narrate.jobs.records import STALE_AFTER_S, TERMINAL, recover_interrupted
 from narrate.services.spool import sweep_spool
-from narrate.storage.sql.tables import Base, DriftReport, Job, Model, utcnow
+from narrate.storage.sql.tables import Base, DriftReport, Job, Model, ScheduleRun, utcnow
 
 __all__ = ["RECONCILERS", "recover_at_start", "recover_jobs", "sweep_orphans"]
 
@@ -118,10 +118,31 @@ def _reconcile_retrain_runs(s: Session, now: datetime) -> int:
     return changed
 
 
+def _reconcile_schedule_runs(s: Session, now: datetime) -> int:
+    """A schedule run still "running" whose job was never recorded (or is gone) is failed
+    once older than the stale limit. Runs whose job ended are closed by the scheduler
+    itself (:func:`narrate.services.schedule_runs.follow_runs`), which also retries them,
+    so they are left alone here."""
+    rows = s.execute(
+        select(ScheduleRun)
+        .outerjoin(Job, Job.id == ScheduleRun.job_id)
+        .where(ScheduleRun.status == "running", Job.id.is_(None))
+    ).scalars()
+    changed = 0
+    for run in rows:
+        if (run.started_at or run.created_at) > now - timedelta(seconds=STALE_AFTER_S):
+            continue  # its job may be recorded in a moment
+        run.status, run.finished_at = "failed", now
+        run.error = {"code": "interrupted", "message": "The run's job was never recorded."}
+        changed += 1
+    return changed
+
+
 RECONCILERS: dict[str, Reconciler] = {
     "models": _reconcile_models,
     "drift_reports": _reconcile_drift_reports,
     "retrain_runs": _reconcile_retrain_runs,
+    "schedule_runs": _reconcile_schedule_runs,
 }
 """Every table whose rows point at a job (a ``job_id`` column), by table name."""
 
