@@ -216,6 +216,45 @@ def test_deployment_window_compares_live_inputs_and_predictions(world: World) ->
     assert world.admin.get(f"{API}/drift-reports/{report['report_id']}").status_code == 200
 
 
+def test_a_deployment_keeps_its_own_drift_thresholds(world: World) -> None:
+    url = f"{API}/deployments/{world.deployment}"
+    defaults = world.owner.get(url).json()["drift_thresholds"]
+    assert defaults["psi"] == [0.1, 0.2, 0.25]
+    # Bad levels are refused naming the field as sent, and nothing changes.
+    for bad, field in (
+        ({"psi": [0.3, 0.2, 0.1]}, "drift_thresholds.psi"),
+        ({"nonsense": [0.1, 0.2, 0.3]}, "drift_thresholds.nonsense"),
+    ):
+        r = world.owner.patch(url, json={"drift_thresholds": bad})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["parameter"] == field
+    assert world.owner.get(url).json()["drift_thresholds"] == defaults
+    r = world.owner.patch(url, json={"drift_thresholds": {"psi": [1000.0, 2000.0, 3000.0]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["drift_thresholds"]["psi"] == [1000.0, 2000.0, 3000.0]
+    assert r.json()["drift_thresholds"]["missing_rate"] == defaults["missing_rate"]
+    assert r.json()["revision"] == world.owner.get(url).json()["revision"]  # not a new one
+    try:
+        r = world.owner.post(f"{url}/predict", json={"rows": world.rows})
+        assert r.status_code == 200, r.text
+        # A report that sets no thresholds uses the deployment's: by PSI nothing drifts now.
+        report = _report(world.owner, world.owner.post(f"{url}/drift", json={"window": "24h"}))
+        assert report["thresholds"]["psi"] == [1000.0, 2000.0, 3000.0]
+        assert "psi" not in _column(report, "Income")["reasons"]
+        # A report's own thresholds still win.
+        report = _report(
+            world.owner,
+            world.owner.post(
+                f"{url}/drift", json={"window": "24h", "thresholds": {"psi": [0.1, 0.2, 0.25]}}
+            ),
+        )
+        assert "psi" in _column(report, "Income")["reasons"]
+    finally:
+        r = world.owner.patch(url, json={"drift_thresholds": None})
+        assert r.status_code == 200, r.text
+        assert r.json()["drift_thresholds"] == defaults
+
+
 def test_deployment_report_ranks_inputs_by_stored_importance(world: World) -> None:
     r = world.owner.get(f"{API}/model-versions/{world.model_version_id}/importances")
     assert r.status_code == 200, r.text

@@ -357,7 +357,30 @@ def deployment_to_dict(s: Session, d: Deployment) -> dict[str, Any]:
         "created_at": d.created_at.isoformat(),
         "updated_at": d.updated_at.isoformat(),
         "url": f"/api/v1/deployments/{d.name}/predict",
+        "drift_thresholds": _effective_thresholds(d.drift_thresholds),
     }
+
+
+def _checked_thresholds(given: dict[str, Any] | None) -> dict[str, list[float]] | None:
+    """What a deployment stores: only the signals given, checked (None: the defaults)."""
+    from narrate.core.monitor.drift import thresholds_from_dict
+
+    if given is None:
+        return None
+    try:
+        thresholds_from_dict(given)
+    except InvalidInput as exc:  # name the field as the caller sent it
+        parameter = str(exc.details.get("parameter") or "thresholds")
+        exc.details["parameter"] = "drift_" + parameter
+        raise
+    return {signal: [float(v) for v in given[signal]] for signal in given}
+
+
+def _effective_thresholds(stored: dict[str, list[float]] | None) -> dict[str, list[float]]:
+    """The levels a drift report on this deployment uses when it sets none."""
+    from narrate.core.monitor.drift import thresholds_from_dict
+
+    return thresholds_from_dict(stored).to_dict()
 
 
 def list_deployments(
@@ -433,9 +456,12 @@ def update_deployment(
     canary_model_version_id: Any = _UNSET,
     canary_fraction: float | None = None,
     description: str | None = None,
+    drift_thresholds: Any = _UNSET,
     reason: str = "",
 ) -> dict[str, Any]:
-    """Change what a deployment serves (a new revision) or its description.
+    """Change what a deployment serves (a new revision), its description or its drift
+    thresholds (used by its drift reports that set none; ``None`` goes back to the
+    defaults).
 
     Fields left out keep their value; ``None`` for a challenger removes it.
 
@@ -448,6 +474,8 @@ def update_deployment(
         d = _locked(s, owner, name)
         if description is not None:
             d.description = check_plain_text(description, parameter="description")
+        if drift_thresholds is not _UNSET:
+            d.drift_thresholds = _checked_thresholds(drift_thresholds)
         if follow_stage is not _UNSET:
             if follow_stage is not None:
                 holder = _stage_holder(s, owner, d.model_id, follow_stage)

@@ -200,6 +200,8 @@ def start_deployment_drift(
     with container.db.session() as s:
         deployment = visible_deployment(s, owner, name)
         deployment_id, mv_id = deployment.id, deployment.model_version_id
+        if thresholds is None:  # the deployment's own levels, else the defaults
+            checked = thresholds_from_dict(deployment.drift_thresholds)
         mv = s.get(ModelVersion, mv_id)
         trained_on = mv.dataset_version_id if mv is not None else None
     reference = get_version(container, owner, reference_version_id or trained_on or "")

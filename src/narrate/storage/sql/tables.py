@@ -333,6 +333,8 @@ class Deployment(OwnedMixin, Base):
     shadow_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
     canary_model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
     canary_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    # The deployment's own drift levels ({"psi": [low, medium, high], ...}); None: defaults.
+    drift_thresholds: Mapped[dict[str, list[float]] | None] = mapped_column(JSON, default=None)
 
 
 class DeploymentRevision(Base):

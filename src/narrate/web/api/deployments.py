@@ -73,6 +73,11 @@ class DeploymentPatch(BaseModel):
     canary_model_version_id: str | None = Field(default=None, max_length=32)
     canary_fraction: float | None = Field(default=None, ge=0, lt=1)
     description: str | None = Field(default=None, max_length=2000)
+    drift_thresholds: dict[str, list[float]] | None = Field(
+        default=None,
+        description='Levels for this deployment\'s drift reports, e.g. {"psi": [0.05, 0.1, '
+        "0.2]} (low, medium, high; signals left out keep the defaults); null: the defaults.",
+    )
     reason: str = Field(default="", max_length=500)
 
 
@@ -117,6 +122,9 @@ class DeploymentOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     url: str = Field(description="Where to POST rows to predict.")
+    drift_thresholds: dict[str, list[float]] = Field(
+        description="The levels its drift reports use when a request sets none."
+    )
 
 
 class DeploymentDetailOut(DeploymentOut):

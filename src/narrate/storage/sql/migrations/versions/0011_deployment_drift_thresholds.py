@@ -1,0 +1,26 @@
+"""deployment drift thresholds: a deployment's own drift levels for its reports
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-02 19:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deployments") as batch:
+        batch.add_column(sa.Column("drift_thresholds", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deployments") as batch:
+        batch.drop_column("drift_thresholds")
