@@ -282,7 +282,11 @@ def narrate_batches(
     """The batch job on a fifth of the rows, then on all rows, and how memory grew.
 
     Memory bounded by the chunk size means the peak on all rows is about the peak on a
-    fifth of them; both are counted from the server's resident memory before either job.
+    fifth of them. Each job's growth is counted from the server tree's resident memory
+    just before that job: job worker processes are pooled and keep what an earlier job
+    allocated (with ``--workers N`` the two jobs may even run in different pools), so
+    counting both from before the first job would charge the second with the first's
+    leftovers. The growth of both from before the first job is kept too.
 
     Args:
         client: Signed in to the server.
@@ -297,19 +301,23 @@ def narrate_batches(
     baseline_kb, _ = TreeSampler(pid).snapshot()
     fifth = narrate_batch(client, key, files["fifth"], pid)
     full = narrate_batch(client, key, files["full"], pid)
-    growth = {
+    since_first = {
         name: (run["peak_rss_mb"] - baseline_kb / 1024)
         for name, run in (("fifth", fifth), ("full", full))
     }
+    own = {"fifth": fifth["peak_rss_growth_mb"], "full": full["peak_rss_growth_mb"]}
     return {
         "batch_fifth": fifth,
         "batch": full,
         "batch_memory": {
             "rss_before_batches_mb": round(baseline_kb / 1024, 1),
-            "peak_growth_fifth_mb": round(growth["fifth"], 1),
-            "peak_growth_full_mb": round(growth["full"], 1),
-            "growth_ratio": round(growth["full"] / growth["fifth"], 2)
-            if growth["fifth"] > 0
-            else None,
+            "peak_growth_fifth_mb": round(own["fifth"], 1),
+            "peak_growth_full_mb": round(own["full"], 1),
+            "growth_ratio": round(own["full"] / own["fifth"], 2) if own["fifth"] > 0 else None,
+            "peak_growth_since_first_job_mb": {k: round(v, 1) for k, v in since_first.items()},
+            "peak_process_rss_mb": {
+                "fifth": fifth.get("peak_process_rss_mb"),
+                "full": full.get("peak_process_rss_mb"),
+            },
         },
     }

@@ -1,8 +1,10 @@
 """Run every benchmark script in bench/ and collect their JSON results.
 
-Each ``bench_*.py`` (and ``deploy.py``) is a plain script that accepts ``--out PATH`` and
-writes one JSON document there. This runner calls each in its own process (so memory and
-CPU numbers do not bleed between them) and writes ``bench/results/summary.json``.
+Every script in bench/ with a ``__main__`` block is a benchmark (the others are modules
+they share): a plain script that writes one JSON document, to ``--out PATH`` when it takes
+that option, else to ``bench/results/<name>.json``. This runner calls each in its own
+process (so memory and CPU numbers do not bleed between them), passes ``--quick`` to
+those that take it, and writes ``bench/results/summary.json``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,22 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. api")
     parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
     args = parser.parse_args()
-    scripts = sorted([*HERE.glob("bench_*.py"), HERE / "deploy.py"])
+    scripts = sorted(
+        p
+        for p in HERE.glob("*.py")
+        if p.name != Path(__file__).name and "__main__" in p.read_text(encoding="utf-8")
+    )
     if args.names:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.names]
     results = {}
     for script in scripts:
         name = script.stem.removeprefix("bench_")
+        text = script.read_text(encoding="utf-8")
         out = HERE / "results" / f"{name}.json"
-        cmd = [sys.executable, str(script), "--out", str(out)]
-        if args.quick:
+        cmd = [sys.executable, str(script)]
+        if '"--out"' in text:
+            cmd += ["--out", str(out)]
+        if args.quick and '"--quick"' in text:
             cmd.append("--quick")
         print(f"== {name}", flush=True)
         started = time.monotonic()
