@@ -513,14 +513,14 @@ class ServingModel:
     def tree_models(self) -> list[_Trees]:
         """The tree ensembles inside the model (members of ensembles included)."""
         found: list[_Trees] = []
-        todo = [self._root]
-        while todo:
-            node = todo.pop()
+        pending = [self._root]
+        while pending:
+            node = pending.pop()
             if node.kind == "pipeline":
                 if isinstance(node.pipeline.estimator, _Trees):
                     found.append(node.pipeline.estimator)
             else:
-                todo.extend(node.members)
+                pending.extend(node.members)
         return found
 
     def use_compiled_trees(self, folder: Path, *, compile_missing: bool) -> int:

@@ -4,17 +4,9 @@
 (function () {
   var box = document.querySelector("section.ask[data-ask-url]");
   if (!box) return;
-  var csrf = document.body.dataset.csrf || "";
+  var call = window.narrate.call;
   var status = document.getElementById("ask-status");
   var form = document.getElementById("ask-form");
-
-  function call(method, url, body) {
-    var headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch(url, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" })
-      .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; }); })
-      .catch(function () { return { status: 0, body: { error: { message: "The server could not be reached." } } }; });
-  }
 
   function li(text) { var e = document.createElement("li"); e.textContent = text; return e; }
 

@@ -3,30 +3,7 @@
 // batch scoring with progress, deployment keys and copy-paste snippets. Everything goes
 // through the JSON API with the session cookie and the X-CSRF-Token header.
 (function () {
-  var csrf = document.body.dataset.csrf || "";
-
-  function call(method, url, body) {
-    var headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
-    var payload;
-    if (body instanceof FormData) {
-      payload = body;
-    } else if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      payload = JSON.stringify(body);
-    }
-    return fetch(url, { method: method, headers: headers, body: payload, credentials: "same-origin" })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; });
-      })
-      .catch(function () { return { status: 0, body: { error: { message: "The server could not be reached. Check the connection and try again." } } }; });
-  }
-
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  }
+  var call = window.narrate.call, el = window.narrate.el, withPlotly = window.narrate.withPlotly;
 
   function errorOf(body, fallback) {
     var err = body && body.error;
@@ -165,16 +142,6 @@
   }
 
   // ---- traffic sparkline ---------------------------------------------------------------
-  function withPlotly(callback) {
-    if (window.Plotly) { callback(); return; }
-    var script = document.querySelector("script[data-plotly]");
-    if (!script) {
-      script = el("script", { src: "/static/vendor/plotly.min.js", "data-plotly": "1" });
-      document.head.appendChild(script);
-    }
-    script.addEventListener("load", callback);
-  }
-
   function ms(v) { return v === null || v === undefined ? "—" : String(parseFloat(Number(v).toPrecision(3))) + " ms"; }
   function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
 

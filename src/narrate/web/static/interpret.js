@@ -5,7 +5,7 @@
 (function () {
   var app = document.getElementById("interpret-app");
   if (!app) return;
-  var csrf = document.body.dataset.csrf || "";
+  var call = window.narrate.call, el = window.narrate.el, withPlotly = window.narrate.withPlotly;
   var mv = app.dataset.version;
   var target = app.dataset.target || "";
   var signature = JSON.parse(document.getElementById("interpret-signature").textContent || "{}");
@@ -13,27 +13,6 @@
   (signature.columns || []).forEach(function (c) { specs[c.name] = c; });
   var MAX_CONTROLS = 6;
   var state = { order: [], row: null, base: null };
-
-  function call(method, url, body) {
-    var headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
-    var payload;
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      payload = JSON.stringify(body);
-    }
-    return fetch(url, { method: method, headers: headers, body: payload, credentials: "same-origin" })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; });
-      })
-      .catch(function () { return { status: 0, body: { error: { message: "The server could not be reached. Check the connection and try again." } } }; });
-  }
-
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  }
 
   function errorText(body, fallback) {
     var err = body && body.error;
@@ -48,16 +27,6 @@
     if (v === null || v === undefined || v === "") return "(missing)";
     if (typeof v === "number") return String(parseFloat(v.toPrecision(4)));
     return String(v);
-  }
-
-  function withPlotly(callback) {
-    if (window.Plotly) { callback(); return; }
-    var script = document.querySelector("script[data-plotly]");
-    if (!script) {
-      script = el("script", { src: "/static/vendor/plotly.min.js", "data-plotly": "1" });
-      document.head.appendChild(script);
-    }
-    script.addEventListener("load", callback);
   }
 
   function plot(id, data, layout) {

@@ -5,25 +5,10 @@
   var app = document.getElementById("monitor-app");
   var card = document.getElementById("schedules-card");
   if (!app || !card) return;
-  var csrf = document.body.dataset.csrf || "";
+  var call = window.narrate.call, el = window.narrate.el;
   var name = app.dataset.name;
   var canWrite = app.dataset.canWrite === "yes";
   var WHAT = { drift: "Drift check", retrain: "Retrain run", batch: "Batch scoring" };
-
-  function call(method, url, body) {
-    var headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch(url, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" })
-      .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; }); })
-      .catch(function () { return { status: 0, body: { error: { message: "The server could not be reached." } } }; });
-  }
-
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  }
 
   function when(iso) { return iso ? String(iso).slice(0, 16).replace("T", " ") : "—"; }
 

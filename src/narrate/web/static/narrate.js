@@ -24,3 +24,42 @@
   document.addEventListener("DOMContentLoaded", function () { renderCharts(document); });
   document.addEventListener("htmx:afterSwap", function (e) { renderCharts(e.target); });
 })();
+
+// Helpers the stage scripts share: JSON API calls with the session cookie and the CSRF
+// header (a FormData body is sent as multipart), DOM elements, and Plotly loaded once.
+(function () {
+  function call(method, url, body) {
+    var headers = { "X-CSRF-Token": document.body.dataset.csrf || "", "Accept": "application/json" };
+    var payload;
+    if (body instanceof FormData) {
+      payload = body;
+    } else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    return fetch(url, { method: method, headers: headers, body: payload, credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; });
+      })
+      .catch(function () { return { status: 0, body: { error: { message: "The server could not be reached. Check the connection and try again." } } }; });
+  }
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
+  function withPlotly(callback) {
+    if (window.Plotly) { callback(); return; }
+    var script = document.querySelector("script[data-plotly]");
+    if (!script) {
+      script = el("script", { src: "/static/vendor/plotly.min.js", "data-plotly": "1" });
+      document.head.appendChild(script);
+    }
+    script.addEventListener("load", callback);
+  }
+
+  window.narrate = { call: call, el: el, withPlotly: withPlotly };
+})();
